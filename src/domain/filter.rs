@@ -1,0 +1,235 @@
+//! The selection filters shared by logs, the DLQ and bulk cancel: query parameters like
+//! `?topicName=a&label=x,y&fromDate=…`, or the same keys in a JSON body.
+
+use super::log::StateFilter;
+use super::message::MessageSpec;
+use super::options::InvalidInput;
+
+/// Values within one filter are OR-ed, different filters AND-ed; empty = no constraint.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub message_ids: Vec<String>,
+    pub urls: Vec<String>,
+    pub topic_names: Vec<String>,
+    pub schedule_ids: Vec<String>,
+    pub queue_names: Vec<String>,
+    pub labels: Vec<String>,
+    pub flow_control_keys: Vec<String>,
+    pub caller_ips: Vec<String>,
+    pub hosts: Vec<String>,
+    pub paths: Vec<String>,
+    pub dlq_ids: Vec<String>,
+    pub response_statuses: Vec<u16>,
+    pub state: Option<StateFilter>,
+    pub from_date: Option<i64>,
+    pub to_date: Option<i64>,
+    pub count: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl Filter {
+    /// Reads filter keys from (name, value) pairs; unknown names are ignored.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, InvalidInput> {
+        let mut f = Self::default();
+        for (name, value) in pairs {
+            let multi = |into: &mut Vec<String>| {
+                into.extend(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(String::from),
+                )
+            };
+            match name {
+                "messageId" | "messageIds" => multi(&mut f.message_ids),
+                "url"
+                    if !value.is_empty() => {
+                        f.urls.push(value.to_string())
+                    }
+                "topicName" | "urlGroup" => multi(&mut f.topic_names),
+                "scheduleId" => multi(&mut f.schedule_ids),
+                "queueName" => multi(&mut f.queue_names),
+                "label" => multi(&mut f.labels),
+                "flowControlKey" => multi(&mut f.flow_control_keys),
+                "callerIp" | "callerIP" => multi(&mut f.caller_ips),
+                "host" => multi(&mut f.hosts),
+                "path" => multi(&mut f.paths),
+                "dlqId" | "dlqIds" => multi(&mut f.dlq_ids),
+                "responseStatus" => {
+                    for v in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                        f.response_statuses.push(v.parse().map_err(|_| {
+                            InvalidInput(format!("invalid responseStatus \"{v}\": expected an HTTP status code"))
+                        })?);
+                    }
+                }
+                "state" if !value.is_empty() => {
+                    f.state = Some(value.parse().map_err(|_| {
+                        InvalidInput(format!(
+                            "invalid state \"{value}\": expected CREATED, ACTIVE, RETRY, ERROR, DELIVERED, FAILED, CANCEL_REQUESTED, CANCELED or IN_PROGRESS"
+                        ))
+                    })?)
+                }
+                "fromDate" if !value.is_empty() => f.from_date = Some(int(name, value)?),
+                "toDate" if !value.is_empty() => f.to_date = Some(int(name, value)?),
+                "count" if !value.is_empty() => {
+                    let n = int(name, value)?;
+                    if n < 1 {
+                        return Err(InvalidInput(format!("invalid count \"{value}\": must be at least 1")));
+                    }
+                    f.count = Some(n as usize);
+                }
+                "cursor" if !value.is_empty() => f.cursor = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
+
+    /// Reads the same keys from a JSON object body (arrays, strings and numbers accepted).
+    pub fn from_json(body: &serde_json::Value) -> Result<Self, InvalidInput> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| InvalidInput("the request body must be a JSON object".into()))?;
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (k, v) in obj {
+            let mut push = |v: &serde_json::Value| match v {
+                serde_json::Value::String(s) => pairs.push((k.clone(), s.clone())),
+                serde_json::Value::Number(n) => pairs.push((k.clone(), n.to_string())),
+                serde_json::Value::Bool(b) => pairs.push((k.clone(), b.to_string())),
+                _ => {}
+            };
+            match v {
+                serde_json::Value::Array(items) => items.iter().for_each(&mut push),
+                other => push(other),
+            }
+        }
+        Self::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// True when no selector at all was given (count and cursor do not select).
+    pub fn selects_everything(&self) -> bool {
+        self.message_ids.is_empty()
+            && self.urls.is_empty()
+            && self.topic_names.is_empty()
+            && self.schedule_ids.is_empty()
+            && self.queue_names.is_empty()
+            && self.labels.is_empty()
+            && self.flow_control_keys.is_empty()
+            && self.caller_ips.is_empty()
+            && self.hosts.is_empty()
+            && self.paths.is_empty()
+            && self.dlq_ids.is_empty()
+            && self.response_statuses.is_empty()
+            && self.state.is_none()
+            && self.from_date.is_none()
+            && self.to_date.is_none()
+    }
+
+    pub fn in_dates(&self, time: i64) -> bool {
+        self.from_date.is_none_or(|f| time >= f) && self.to_date.is_none_or(|t| time <= t)
+    }
+
+    /// Checks the message-describing filters (ids, destination, origin, labels, caller).
+    pub fn matches_spec(&self, spec: &MessageSpec) -> bool {
+        let origin = spec.origin();
+        let any = |wanted: &[String], have: Option<&str>| {
+            wanted.is_empty() || have.is_some_and(|h| wanted.iter().any(|w| w == h))
+        };
+        if !self.message_ids.is_empty() {
+            let id = spec.id.to_string();
+            if !self.message_ids.contains(&id) {
+                return false;
+            }
+        }
+        if !any(&self.urls, Some(&spec.url))
+            || !any(&self.topic_names, origin.topic_name.as_deref())
+            || !any(&self.schedule_ids, origin.schedule_id.as_deref())
+            || !any(&self.queue_names, origin.queue_name.as_deref())
+            || !any(
+                &self.flow_control_keys,
+                spec.flow_control().map(|f| &*f.key),
+            )
+        {
+            return false;
+        }
+        if !self.labels.is_empty()
+            && !spec
+                .options
+                .labels
+                .iter()
+                .any(|l| self.labels.iter().any(|w| **w == **l))
+        {
+            return false;
+        }
+        if !self.caller_ips.is_empty() && !self.caller_ips.contains(&spec.caller_ip.to_string()) {
+            return false;
+        }
+        if !self.hosts.is_empty() || !self.paths.is_empty() {
+            let Ok(url) = url::Url::parse(&spec.url) else {
+                return false;
+            };
+            if !any(&self.hosts, url.host_str()) || !any(&self.paths, Some(url.path())) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn int(name: &str, value: &str) -> Result<i64, InvalidInput> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| InvalidInput(format!("invalid {name} \"{value}\": expected an integer")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_values_and_errors() {
+        let f = Filter::from_pairs([
+            ("label", "a,b"),
+            ("label", "c"),
+            ("count", "10"),
+            ("state", "cancelled"),
+        ])
+        .unwrap();
+        assert_eq!(f.labels, ["a", "b", "c"]);
+        assert_eq!(f.count, Some(10));
+        assert!(f.state.is_some());
+        assert!(!f.selects_everything());
+        assert!(Filter::from_pairs([("count", "0")]).is_err());
+        assert!(
+            Filter::from_pairs([("fromDate", "yesterday")])
+                .unwrap_err()
+                .0
+                .contains("fromDate")
+        );
+        assert!(
+            Filter::from_pairs([("state", "DONE")])
+                .unwrap_err()
+                .0
+                .contains("state")
+        );
+        assert!(
+            Filter::from_pairs([("count", "5"), ("cursor", "x")])
+                .unwrap()
+                .selects_everything()
+        );
+    }
+
+    #[test]
+    fn json_body() {
+        let f =
+            Filter::from_json(&serde_json::json!({"messageIds": ["msg_a", "msg_b"], "count": 3}))
+                .unwrap();
+        assert_eq!(f.message_ids, ["msg_a", "msg_b"]);
+        assert_eq!(f.count, Some(3));
+        assert!(Filter::from_json(&serde_json::json!([1])).is_err());
+    }
+}

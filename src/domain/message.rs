@@ -1,0 +1,211 @@
+//! What a message is: its immutable description ([`MessageSpec`], shared by the store, the
+//! logs, the DLQ and in-flight deliveries through one `Arc`) and the configuration parsed from
+//! the publish headers ([`DeliveryOptions`], shared by every message of one publish).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::header_list::HeaderList;
+use super::retry::RetryExpr;
+use crate::ids::MessageId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+impl FromStr for Method {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s.trim().to_ascii_uppercase().as_str() {
+            "GET" => Self::Get,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            _ => return Err(()),
+        })
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Per-key limits carried by a message (`Upstash-Flow-Control-Key`/`-Value`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FlowControl {
+    pub key: Arc<str>,
+    pub parallelism: Option<u32>,
+    pub rate: Option<u32>,
+    /// Rate window in seconds (default 1).
+    pub period_s: u32,
+}
+
+/// What `Upstash-Redact-Fields` hides from the API (never from deliveries).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Redaction {
+    pub body: bool,
+    pub all_headers: bool,
+    /// Lower-cased names of individually redacted headers.
+    pub headers: Box<[Box<str>]>,
+}
+
+impl Redaction {
+    pub fn is_empty(&self) -> bool {
+        !self.body && !self.all_headers && self.headers.is_empty()
+    }
+
+    pub fn hides_header(&self, name: &str) -> bool {
+        self.all_headers || self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+    }
+}
+
+/// A follow-up message target: `Upstash-Callback` or `Upstash-Failure-Callback` with the
+/// options parsed from its `Upstash-Callback-*` / `Upstash-Failure-Callback-*` headers.
+#[derive(Clone, Debug)]
+pub struct CallbackTarget {
+    pub url: Box<str>,
+    pub delay_ms: u64,
+    pub options: Arc<DeliveryOptions>,
+}
+
+/// Everything the publish headers configure about delivery. Shared (`Arc`) by all messages
+/// produced by one publish, one URL-group fan-out, or one schedule.
+#[derive(Clone, Debug)]
+pub struct DeliveryOptions {
+    pub method: Method,
+    /// Forwarded headers (prefix stripped) and `Content-Type`.
+    pub headers: HeaderList,
+    pub retries: u32,
+    pub retry_delay: Option<RetryExpr>,
+    /// Per-attempt deadline; `None` = the quota's maximum.
+    pub timeout_ms: Option<u64>,
+    pub callback: Option<CallbackTarget>,
+    pub failure_callback: Option<CallbackTarget>,
+    pub labels: Box<[Box<str>]>,
+    pub flow_control: Option<FlowControl>,
+    pub redact: Redaction,
+}
+
+impl DeliveryOptions {
+    pub fn label(&self) -> Option<&str> {
+        self.labels.first().map(|l| &**l)
+    }
+}
+
+/// Why a message exists, when it is not a plain publish.
+#[derive(Clone, Debug)]
+pub enum Trigger {
+    Callback { source: MessageId },
+    FailureCallback { source: MessageId },
+}
+
+/// Where a message came from; absent for the common plain publish to keep specs small.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub topic_name: Option<Arc<str>>,
+    pub endpoint_name: Option<Arc<str>>,
+    pub queue_name: Option<Arc<str>>,
+    pub schedule_id: Option<Arc<str>>,
+    pub trigger: Option<Trigger>,
+}
+
+/// The immutable part of a message.
+#[derive(Debug)]
+pub struct MessageSpec {
+    pub id: MessageId,
+    /// The exact URL called (and signed as `sub`), query string included.
+    pub url: Box<str>,
+    pub body: Bytes,
+    pub created_at: i64,
+    /// Earliest first delivery (ms); equals `created_at` when not delayed.
+    pub not_before: i64,
+    pub caller_ip: IpAddr,
+    pub options: Arc<DeliveryOptions>,
+    pub origin: Option<Box<Origin>>,
+}
+
+impl MessageSpec {
+    pub fn origin(&self) -> &Origin {
+        static EMPTY: Origin = Origin {
+            topic_name: None,
+            endpoint_name: None,
+            queue_name: None,
+            schedule_id: None,
+            trigger: None,
+        };
+        self.origin.as_deref().unwrap_or(&EMPTY)
+    }
+
+    pub fn queue_name(&self) -> Option<&str> {
+        self.origin().queue_name.as_deref()
+    }
+
+    pub fn flow_control(&self) -> Option<&FlowControl> {
+        self.options.flow_control.as_ref()
+    }
+}
+
+/// The destination's answer to one attempt. `status` 0 means there was none (timeout,
+/// connection error); `error` then says why.
+#[derive(Clone, Debug, Default)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderList,
+    pub body: Bytes,
+}
+
+/// Mutable delivery state, owned by the store.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub spec: Arc<MessageSpec>,
+    /// Retries already started (sent as `Upstash-Retried`).
+    pub retried: u32,
+    pub phase: Phase,
+    pub cancel_requested: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Not started yet, or waiting for the next retry; due at `at` (ms).
+    Waiting { at: i64 },
+    /// Due, but held back by a concurrency gate until a slot frees.
+    Parked,
+    /// An attempt is in flight.
+    InFlight,
+}
+
+impl Message {
+    pub fn new(spec: Arc<MessageSpec>) -> Self {
+        let at = spec.not_before;
+        Self {
+            spec,
+            retried: 0,
+            phase: Phase::Waiting { at },
+            cancel_requested: false,
+        }
+    }
+}

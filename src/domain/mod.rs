@@ -1,0 +1,15 @@
+//! Pure domain logic: message model, header parsing, retry math, filters. No I/O, no locks,
+//! no clocks: time is always an argument.
+
+pub mod attempt;
+pub mod callback;
+pub mod dedup;
+pub mod destination;
+pub mod dlq;
+pub mod duration;
+pub mod filter;
+pub mod header_list;
+pub mod log;
+pub mod message;
+pub mod options;
+pub mod retry;

@@ -1,0 +1,853 @@
+//! Turns the `Upstash-*` headers (and their `?upstash-*` query twins) of a publish, enqueue,
+//! batch item or schedule into validated [`DeliveryOptions`].
+//!
+//! One pass sorts the headers into a [`RawConfig`]; the callback and failure-callback messages
+//! are configured by re-running the same pass under the `upstash-callback-` /
+//! `upstash-failure-callback-` prefixes, so every option works at every level.
+
+use std::sync::Arc;
+
+use super::duration::parse_duration_ms;
+use super::header_list::{HeaderList, HeaderListBuilder};
+use super::message::{CallbackTarget, DeliveryOptions, FlowControl, Method, Redaction};
+use super::retry::RetryExpr;
+use crate::config::Quota;
+
+/// A publish-time validation failure; the text names the header at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidInput(pub String);
+
+impl InvalidInput {
+    pub fn header(name: &str, value: &str, expected: &str) -> Self {
+        Self(format!("invalid {name} header \"{value}\": {expected}"))
+    }
+}
+
+type Result<T> = std::result::Result<T, InvalidInput>;
+
+/// One incoming header or query parameter: lower-case name, raw value.
+pub type Pair<'a> = (&'a str, &'a [u8]);
+
+/// Headers never forwarded by `Upstash-Header-Forward: true`: our credentials, hop-by-hop
+/// headers, and anything the HTTP client recomputes.
+const NOT_FORWARDED: [&str; 12] = [
+    "authorization",
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "content-type",
+    "accept-encoding",
+    "expect",
+];
+
+/// The configuration headers of one level (message, callback or failure callback), still
+/// as text.
+#[derive(Default, Debug)]
+pub struct RawConfig<'a> {
+    pub method: Option<&'a str>,
+    pub delay: Option<&'a str>,
+    pub not_before: Option<&'a str>,
+    pub retries: Option<&'a str>,
+    pub retry_delay: Option<&'a str>,
+    pub timeout: Option<&'a str>,
+    pub callback: Option<&'a str>,
+    pub failure_callback: Option<&'a str>,
+    pub label: Option<&'a str>,
+    pub dedup_id: Option<&'a str>,
+    pub content_dedup: Option<&'a str>,
+    pub flow_key: Option<&'a str>,
+    pub flow_value: Option<&'a str>,
+    pub redact: Option<&'a str>,
+    pub header_forward: Option<&'a str>,
+    pub queue_name: Option<&'a str>,
+    pub cron: Option<&'a str>,
+    pub schedule_id: Option<&'a str>,
+    pub content_type: Option<&'a [u8]>,
+    /// `Upstash-Forward-*` (prefix stripped, original case of the suffix).
+    pub forward: Vec<Pair<'a>>,
+    /// Non-`Upstash-*` headers, for `Upstash-Header-Forward: true`.
+    pub plain: Vec<Pair<'a>>,
+    /// A header whose value is not valid text, reported if it turns out to matter.
+    pub bad_value: Option<&'a str>,
+}
+
+impl<'a> RawConfig<'a> {
+    /// Sorts `pairs` (headers first, then query parameters, so a header beats its query twin)
+    /// into the slots of the level named by `prefix` (`"upstash-"`, `"upstash-callback-"`, …).
+    pub fn collect(pairs: &[Pair<'a>], prefix: &str) -> Self {
+        let mut raw = Self::default();
+        let top_level = prefix == "upstash-";
+        for &(name, value) in pairs {
+            let Some(suffix) = name.strip_prefix(prefix) else {
+                if top_level {
+                    if name == "content-type" {
+                        raw.content_type.get_or_insert(value);
+                    } else if !name.starts_with("upstash-") {
+                        raw.plain.push((name, value));
+                    }
+                }
+                continue;
+            };
+            if let Some(fwd) = suffix.strip_prefix("forward-") {
+                if !fwd.is_empty() {
+                    raw.forward.push((fwd, value));
+                }
+                continue;
+            }
+            let slot = match suffix {
+                "method" => &mut raw.method,
+                "delay" => &mut raw.delay,
+                "not-before" => &mut raw.not_before,
+                "retries" => &mut raw.retries,
+                "retry-delay" => &mut raw.retry_delay,
+                "timeout" => &mut raw.timeout,
+                "callback" => &mut raw.callback,
+                "failure-callback" => &mut raw.failure_callback,
+                "label" => &mut raw.label,
+                "deduplication-id" => &mut raw.dedup_id,
+                "content-based-deduplication" => &mut raw.content_dedup,
+                "flow-control-key" => &mut raw.flow_key,
+                "flow-control-value" => &mut raw.flow_value,
+                "redact-fields" => &mut raw.redact,
+                "header-forward" => &mut raw.header_forward,
+                "queue-name" => &mut raw.queue_name,
+                "cron" => &mut raw.cron,
+                "schedule-id" => &mut raw.schedule_id,
+                _ => continue,
+            };
+            if slot.is_none() {
+                match std::str::from_utf8(value) {
+                    Ok(text) => *slot = Some(text.trim()),
+                    Err(_) => {
+                        raw.bad_value.get_or_insert(name);
+                    }
+                }
+            }
+        }
+        raw
+    }
+}
+
+/// How a header of this level is named in error messages.
+struct Level<'p> {
+    /// `"Upstash-"`, `"Upstash-Callback-"`, `"Upstash-Failure-Callback-"`.
+    display: &'p str,
+    /// The lower-case prefix used to collect it.
+    prefix: &'p str,
+}
+
+impl Level<'_> {
+    fn name(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.display)
+    }
+}
+
+/// Defaults a level inherits from its parent (callbacks reuse the message's retries).
+#[derive(Clone, Copy)]
+struct Inherited {
+    retries: Option<u32>,
+    json_content_type: bool,
+}
+
+/// The validated configuration of a publish-like request.
+#[derive(Debug)]
+pub struct Parsed {
+    pub options: Arc<DeliveryOptions>,
+    /// Absolute earliest delivery (ms) from `Upstash-Not-Before`, if given.
+    pub not_before_ms: Option<i64>,
+    /// `Upstash-Delay` in ms (0 when absent).
+    pub delay_ms: u64,
+    pub dedup: Option<Dedup>,
+    pub queue_name: Option<String>,
+    pub cron: Option<String>,
+    pub schedule_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dedup {
+    Id(String),
+    ContentBased,
+}
+
+impl Parsed {
+    /// When the first attempt may happen, given the time of the request.
+    pub fn first_attempt_at(&self, now_ms: i64) -> i64 {
+        match self.not_before_ms {
+            Some(at) => at.max(now_ms),
+            None => now_ms + self.delay_ms as i64,
+        }
+    }
+}
+
+/// Parses the configuration of a message. `pairs` are the request's headers (lower-case
+/// names) followed by its `upstash-*` query parameters.
+pub fn parse(pairs: &[Pair<'_>], quota: &Quota, now_ms: i64) -> Result<Parsed> {
+    let level = Level {
+        display: "Upstash-",
+        prefix: "upstash-",
+    };
+    let raw = RawConfig::collect(pairs, level.prefix);
+    if let Some(name) = raw.bad_value {
+        return Err(InvalidInput(format!(
+            "header {name} must be valid UTF-8 text"
+        )));
+    }
+    let inherited = Inherited {
+        retries: None,
+        json_content_type: false,
+    };
+    let options = build_options(pairs, &raw, &level, inherited, quota)?;
+
+    let not_before_ms = match raw.not_before {
+        None => None,
+        Some(v) => {
+            let secs: i64 = v.parse().map_err(|_| {
+                InvalidInput::header(
+                    "Upstash-Not-Before",
+                    v,
+                    "expected a unix timestamp in seconds",
+                )
+            })?;
+            let at = secs
+                .checked_mul(1000)
+                .filter(|ms| *ms >= 0)
+                .ok_or_else(|| {
+                    InvalidInput::header(
+                        "Upstash-Not-Before",
+                        v,
+                        "expected a unix timestamp in seconds",
+                    )
+                })?;
+            if let Some(max) = quota.max_delay_ms
+                && at - now_ms > max as i64
+            {
+                return Err(InvalidInput(format!(
+                    "Upstash-Not-Before {v} is too far in the future: the {} quota allows at most {} days",
+                    quota.kind,
+                    max / 86_400_000
+                )));
+            }
+            Some(at)
+        }
+    };
+    let delay_ms = match raw.delay {
+        None => 0,
+        Some(v) => parse_delay(v, "Upstash-Delay", quota)?,
+    };
+    let dedup = match (raw.dedup_id, raw.content_dedup) {
+        (Some(id), _) if !id.is_empty() => Some(Dedup::Id(id.to_string())),
+        (_, Some(flag)) if flag.eq_ignore_ascii_case("true") => Some(Dedup::ContentBased),
+        _ => None,
+    };
+    Ok(Parsed {
+        options,
+        not_before_ms,
+        delay_ms,
+        dedup,
+        queue_name: raw.queue_name.map(str::to_string),
+        cron: raw.cron.map(str::to_string),
+        schedule_id: raw.schedule_id.map(str::to_string),
+    })
+}
+
+/// The options of a DLQ retry: the stored ones, with every configuration header present on the
+/// retry request taking precedence. Also returns the first-attempt time if the request
+/// delays it.
+pub fn with_overrides(
+    base: &Arc<DeliveryOptions>,
+    pairs: &[Pair<'_>],
+    quota: &Quota,
+    now_ms: i64,
+) -> Result<(Arc<DeliveryOptions>, i64)> {
+    let raw = RawConfig::collect(pairs, "upstash-");
+    let parsed = parse(pairs, quota, now_ms)?;
+    let at = parsed.first_attempt_at(now_ms);
+    let o = &parsed.options;
+    let mut merged = DeliveryOptions::clone(base);
+    if raw.method.is_some() {
+        merged.method = o.method;
+    }
+    if raw.retries.is_some() {
+        merged.retries = o.retries;
+    }
+    if raw.retry_delay.is_some() {
+        merged.retry_delay = o.retry_delay.clone();
+    }
+    if raw.timeout.is_some() {
+        merged.timeout_ms = o.timeout_ms;
+    }
+    if raw.callback.is_some() {
+        merged.callback = o.callback.clone();
+    }
+    if raw.failure_callback.is_some() {
+        merged.failure_callback = o.failure_callback.clone();
+    }
+    if raw.label.is_some() {
+        merged.labels = o.labels.clone();
+    }
+    if raw.flow_key.is_some() {
+        merged.flow_control = o.flow_control.clone();
+    }
+    Ok((Arc::new(merged), at))
+}
+
+fn parse_delay(v: &str, name: &str, quota: &Quota) -> Result<u64> {
+    let ms = parse_duration_ms(v).ok_or_else(|| {
+        InvalidInput::header(
+            name,
+            v,
+            "expected a duration such as 50s, 10m, 2h, 1d10h30m or plain seconds",
+        )
+    })?;
+    if let Some(max) = quota.max_delay_ms
+        && ms > max
+    {
+        return Err(InvalidInput(format!(
+            "{name} \"{v}\" exceeds the maximum delay of {} days of the {} quota",
+            max / 86_400_000,
+            quota.kind
+        )));
+    }
+    Ok(ms)
+}
+
+fn build_options(
+    pairs: &[Pair<'_>],
+    raw: &RawConfig<'_>,
+    level: &Level<'_>,
+    inherited: Inherited,
+    quota: &Quota,
+) -> Result<Arc<DeliveryOptions>> {
+    let method = match raw.method {
+        None | Some("") => Method::Post,
+        Some(v) => v.parse().map_err(|_| {
+            InvalidInput::header(
+                &level.name("Method"),
+                v,
+                "expected GET, POST, PUT, PATCH or DELETE",
+            )
+        })?,
+    };
+    let retries = match raw.retries {
+        None | Some("") => inherited.retries.unwrap_or(3).min(quota.max_retries),
+        Some(v) => {
+            let n: u32 = v.parse().map_err(|_| {
+                InvalidInput::header(&level.name("Retries"), v, "expected a non-negative integer")
+            })?;
+            if n > quota.max_retries {
+                return Err(InvalidInput(format!(
+                    "{} {n} exceeds the maximum of {} retries of the {} quota",
+                    level.name("Retries"),
+                    quota.max_retries,
+                    quota.kind
+                )));
+            }
+            n
+        }
+    };
+    let retry_delay = match raw.retry_delay {
+        None | Some("") => None,
+        Some(v) => Some(RetryExpr::parse(v).map_err(|why| {
+            InvalidInput(format!(
+                "invalid {} expression \"{v}\": {why}",
+                level.name("Retry-Delay")
+            ))
+        })?),
+    };
+    let timeout_ms = match raw.timeout {
+        None | Some("") => None,
+        Some(v) => {
+            let ms = parse_duration_ms(v).filter(|ms| *ms > 0).ok_or_else(|| {
+                InvalidInput::header(
+                    &level.name("Timeout"),
+                    v,
+                    "expected a positive duration such as 30s, 5m or plain seconds",
+                )
+            })?;
+            if ms > quota.max_timeout_ms {
+                return Err(InvalidInput(format!(
+                    "{} \"{v}\" exceeds the maximum of {} hours of the {} quota",
+                    level.name("Timeout"),
+                    quota.max_timeout_ms / 3_600_000,
+                    quota.kind
+                )));
+            }
+            Some(ms)
+        }
+    };
+    let headers = forwarded_headers(raw, inherited);
+    let labels = raw
+        .label
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(Box::from)
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+        })
+        .unwrap_or_default();
+    let flow_control = parse_flow_control(raw, level)?;
+    let redact = match raw.redact {
+        None => Redaction::default(),
+        Some(v) => parse_redaction(v, &level.name("Redact-Fields"))?,
+    };
+    let callback = callback_target(
+        pairs,
+        raw.callback,
+        level,
+        "callback-",
+        "Callback-",
+        retries,
+        quota,
+    )?;
+    let failure_callback = callback_target(
+        pairs,
+        raw.failure_callback,
+        level,
+        "failure-callback-",
+        "Failure-Callback-",
+        retries,
+        quota,
+    )?;
+    Ok(Arc::new(DeliveryOptions {
+        method,
+        headers,
+        retries,
+        retry_delay,
+        timeout_ms,
+        callback,
+        failure_callback,
+        labels,
+        flow_control,
+        redact,
+    }))
+}
+
+fn forwarded_headers(raw: &RawConfig<'_>, inherited: Inherited) -> HeaderList {
+    let mut b: HeaderListBuilder = HeaderList::builder();
+    let forward_all = raw
+        .header_forward
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if forward_all {
+        for &(name, value) in &raw.plain {
+            if !NOT_FORWARDED.contains(&name) && !name.starts_with("proxy-") {
+                b.push(name, value);
+            }
+        }
+    }
+    for &(name, value) in &raw.forward {
+        // A content type forwarded this way is dropped by QStash (the real one is used).
+        if !name.eq_ignore_ascii_case("content-type") {
+            b.push(name, value);
+        }
+    }
+    match raw.content_type {
+        Some(ct) => b.push("content-type", ct),
+        None if inherited.json_content_type => b.push("content-type", b"application/json"),
+        None => {}
+    }
+    b.finish()
+}
+
+fn callback_target(
+    pairs: &[Pair<'_>],
+    url: Option<&str>,
+    parent: &Level<'_>,
+    prefix_suffix: &str,
+    display_suffix: &str,
+    parent_retries: u32,
+    quota: &Quota,
+) -> Result<Option<CallbackTarget>> {
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let url_header = format!("{}{}", parent.display, display_suffix.trim_end_matches('-'));
+    super::destination::validate_url(url)
+        .map_err(|why| InvalidInput(format!("invalid {url_header} \"{url}\": {why}")))?;
+    let prefix = format!("{}{prefix_suffix}", parent.prefix);
+    let display = format!("{}{display_suffix}", parent.display);
+    let level = Level {
+        display: &display,
+        prefix: &prefix,
+    };
+    let raw = RawConfig::collect(pairs, &prefix);
+    if let Some(name) = raw.bad_value {
+        return Err(InvalidInput(format!(
+            "header {name} must be valid UTF-8 text"
+        )));
+    }
+    let delay_ms = match raw.delay {
+        None | Some("") => 0,
+        Some(v) => parse_delay(v, &level.name("Delay"), quota)?,
+    };
+    let inherited = Inherited {
+        retries: Some(parent_retries),
+        json_content_type: true,
+    };
+    let options = build_options(pairs, &raw, &level, inherited, quota)?;
+    Ok(Some(CallbackTarget {
+        url: url.into(),
+        delay_ms,
+        options,
+    }))
+}
+
+fn parse_flow_control(raw: &RawConfig<'_>, level: &Level<'_>) -> Result<Option<FlowControl>> {
+    let key_header = level.name("Flow-Control-Key");
+    let value_header = level.name("Flow-Control-Value");
+    let key = match raw.flow_key {
+        None | Some("") => {
+            if raw.flow_value.is_some_and(|v| !v.is_empty()) {
+                return Err(InvalidInput(format!(
+                    "{value_header} requires {key_header}"
+                )));
+            }
+            return Ok(None);
+        }
+        Some(k) => k,
+    };
+    if key.len() > 256
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-/@".contains(&b))
+    {
+        return Err(InvalidInput::header(
+            &key_header,
+            key,
+            "expected at most 256 characters among letters, digits and . _ : - / @",
+        ));
+    }
+    let value = raw.flow_value.filter(|v| !v.is_empty()).ok_or_else(|| {
+        InvalidInput(format!(
+            "{key_header} requires {value_header} (e.g. \"rate=10,parallelism=5,period=1m\")"
+        ))
+    })?;
+    let fc = parse_flow_control_value(key, value)
+        .map_err(|why| InvalidInput(format!("invalid {value_header} \"{value}\": {why}")))?;
+    Ok(Some(fc))
+}
+
+const MAX_PERIOD_S: u64 = 7 * 86_400;
+
+/// `rate=10, parallelism=20, period=1m` → limits; at least one of rate/parallelism.
+pub fn parse_flow_control_value(
+    key: &str,
+    value: &str,
+) -> std::result::Result<FlowControl, String> {
+    let mut fc = FlowControl {
+        key: key.into(),
+        parallelism: None,
+        rate: None,
+        period_s: 1,
+    };
+    let mut period_given = false;
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim()))
+            .ok_or_else(|| format!("\"{part}\" is not a key=value pair"))?;
+        let positive = |v: &str| -> std::result::Result<u32, String> {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| format!("{k} must be a positive integer, got \"{v}\""))
+        };
+        match k.as_str() {
+            "parallelism" => fc.parallelism = Some(positive(v)?),
+            "rate" => fc.rate = Some(positive(v)?),
+            "period" => {
+                let ms = parse_duration_ms(v).ok_or_else(|| {
+                    format!(
+                        "period must be a duration such as 1s, 1m, 1h or plain seconds, got \"{v}\""
+                    )
+                })?;
+                let secs = ms / 1000;
+                if !(1..=MAX_PERIOD_S).contains(&secs) {
+                    return Err(format!("period must be between 1s and 1 week, got \"{v}\""));
+                }
+                fc.period_s = secs as u32;
+                period_given = true;
+            }
+            other => {
+                return Err(format!(
+                    "unknown key \"{other}\" (expected rate, parallelism or period)"
+                ));
+            }
+        }
+    }
+    if fc.parallelism.is_none() && fc.rate.is_none() {
+        return Err(if period_given {
+            "period needs a rate".into()
+        } else {
+            "at least one of rate or parallelism is required".into()
+        });
+    }
+    Ok(fc)
+}
+
+/// `body, header[Authorization], headers` → what to hide in API output.
+pub fn parse_redaction(value: &str, header: &str) -> Result<Redaction> {
+    let mut r = Redaction::default();
+    let mut names = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let lower = item.to_ascii_lowercase();
+        if lower == "body" {
+            r.body = true;
+        } else if lower == "header" || lower == "headers" {
+            r.all_headers = true;
+        } else if let Some(name) = lower
+            .strip_prefix("headers[")
+            .or_else(|| lower.strip_prefix("header["))
+            .and_then(|rest| rest.strip_suffix(']'))
+            .filter(|n| !n.is_empty())
+        {
+            names.push(Box::from(name));
+        } else {
+            return Err(InvalidInput(format!(
+                "invalid {header} item \"{item}\": expected body, header, or header[Name]"
+            )));
+        }
+    }
+    r.headers = names.into_boxed_slice();
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Quota, QuotaKind};
+
+    fn quota() -> Quota {
+        Quota::new(QuotaKind::Payg)
+    }
+
+    fn parse_pairs(pairs: &[(&str, &str)]) -> Result<Parsed> {
+        let pairs: Vec<Pair<'_>> = pairs.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+        parse(&pairs, &quota(), 1_000_000)
+    }
+
+    fn err(pairs: &[(&str, &str)]) -> String {
+        parse_pairs(pairs).unwrap_err().0
+    }
+
+    #[test]
+    fn defaults() {
+        let p = parse_pairs(&[]).unwrap();
+        assert_eq!(p.options.method, Method::Post);
+        assert_eq!(p.options.retries, 3);
+        assert!(p.options.headers.is_empty());
+        assert_eq!(p.first_attempt_at(5), 5);
+    }
+
+    #[test]
+    fn full_configuration() {
+        let p = parse_pairs(&[
+            ("upstash-method", "put"),
+            ("upstash-delay", "1m"),
+            ("upstash-retries", "2"),
+            ("upstash-retry-delay", "pow(2, retried) * 1000"),
+            ("upstash-timeout", "30"),
+            ("upstash-forward-x-api-key", "k"),
+            ("upstash-forward-x-api-key", "k2"),
+            ("content-type", "text/plain"),
+            ("user-agent", "not forwarded"),
+            ("upstash-label", "a, b,,c"),
+            ("upstash-telemetry-sdk", "ignored"),
+        ])
+        .unwrap();
+        let o = &p.options;
+        assert_eq!(o.method, Method::Put);
+        assert_eq!(p.delay_ms, 60_000);
+        assert_eq!(o.retries, 2);
+        assert_eq!(
+            o.retry_delay.as_ref().unwrap().source(),
+            "pow(2, retried) * 1000"
+        );
+        assert_eq!(o.timeout_ms, Some(30_000));
+        let hs: Vec<_> = o
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        assert_eq!(
+            hs,
+            [
+                ("X-Api-Key", "k"),
+                ("X-Api-Key", "k2"),
+                ("Content-Type", "text/plain")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        assert_eq!(
+            &*o.labels,
+            &[Box::from("a"), Box::from("b"), Box::from("c")]
+        );
+        assert_eq!(o.label(), Some("a"));
+    }
+
+    #[test]
+    fn not_before_beats_delay() {
+        let p = parse_pairs(&[("upstash-delay", "10s"), ("upstash-not-before", "2000")]).unwrap();
+        assert_eq!(p.first_attempt_at(1_000_000), 2_000_000);
+        let past = parse_pairs(&[("upstash-not-before", "1")]).unwrap();
+        assert_eq!(
+            past.first_attempt_at(1_000_000),
+            1_000_000,
+            "past means now"
+        );
+    }
+
+    #[test]
+    fn header_beats_query_twin() {
+        // Headers come first in `pairs`, query parameters after.
+        let p = parse_pairs(&[("upstash-retries", "1"), ("upstash-retries", "4")]).unwrap();
+        assert_eq!(p.options.retries, 1);
+    }
+
+    #[test]
+    fn errors_name_the_header() {
+        assert!(err(&[("upstash-delay", "soon")]).contains("Upstash-Delay"));
+        assert!(err(&[("upstash-delay", "400d")]).contains("maximum delay"));
+        assert!(err(&[("upstash-not-before", "tomorrow")]).contains("Upstash-Not-Before"));
+        assert!(err(&[("upstash-retries", "-1")]).contains("Upstash-Retries"));
+        assert!(err(&[("upstash-retries", "6")]).contains("maximum of 5 retries"));
+        assert!(err(&[("upstash-method", "FETCH")]).contains("Upstash-Method"));
+        assert!(err(&[("upstash-timeout", "3h")]).contains("Upstash-Timeout"));
+        assert!(err(&[("upstash-timeout", "0")]).contains("Upstash-Timeout"));
+        assert!(err(&[("upstash-retry-delay", "pow(2)")]).contains("Upstash-Retry-Delay"));
+        assert!(err(&[("upstash-callback", "ftp://x")]).contains("Upstash-Callback"));
+        assert!(
+            err(&[
+                ("upstash-callback", "https://cb"),
+                ("upstash-callback-retries", "x")
+            ])
+            .contains("Upstash-Callback-Retries")
+        );
+        assert!(
+            err(&[
+                ("upstash-failure-callback", "https://f"),
+                ("upstash-failure-callback-method", "x")
+            ])
+            .contains("Upstash-Failure-Callback-Method")
+        );
+        assert!(err(&[("upstash-flow-control-key", "k")]).contains("Upstash-Flow-Control-Value"));
+        assert!(err(&[("upstash-redact-fields", "everything")]).contains("Upstash-Redact-Fields"));
+    }
+
+    #[test]
+    fn callbacks_inherit_and_override() {
+        let p = parse_pairs(&[
+            ("upstash-retries", "2"),
+            ("upstash-callback", "http://localhost/cb"),
+            ("upstash-callback-method", "PUT"),
+            ("upstash-callback-forward-x-cb", "1"),
+            ("upstash-failure-callback", "http://localhost/fail"),
+            ("upstash-failure-callback-retries", "0"),
+            ("upstash-failure-callback-delay", "5s"),
+        ])
+        .unwrap();
+        let cb = p.options.callback.as_ref().unwrap();
+        assert_eq!(&*cb.url, "http://localhost/cb");
+        assert_eq!(cb.options.method, Method::Put);
+        assert_eq!(cb.options.retries, 2, "inherits the message's retries");
+        assert_eq!(cb.options.headers.get_str("x-cb"), Some("1"));
+        assert_eq!(
+            cb.options.headers.get_str("content-type"),
+            Some("application/json")
+        );
+        let f = p.options.failure_callback.as_ref().unwrap();
+        assert_eq!(f.options.retries, 0);
+        assert_eq!(f.delay_ms, 5000);
+        assert!(
+            p.options.headers.get("x-cb").is_none(),
+            "callback headers stay with the callback"
+        );
+    }
+
+    #[test]
+    fn header_forward_mode() {
+        let p = parse_pairs(&[
+            ("upstash-header-forward", "true"),
+            ("authorization", "Bearer secret"),
+            ("x-github-event", "push"),
+            ("content-type", "application/json"),
+            ("host", "localhost"),
+        ])
+        .unwrap();
+        let names: Vec<_> = p.options.headers.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["X-Github-Event", "Content-Type"]);
+    }
+
+    #[test]
+    fn dedup_flags() {
+        assert_eq!(
+            parse_pairs(&[("upstash-deduplication-id", "abc")])
+                .unwrap()
+                .dedup,
+            Some(Dedup::Id("abc".into()))
+        );
+        assert_eq!(
+            parse_pairs(&[("upstash-content-based-deduplication", "True")])
+                .unwrap()
+                .dedup,
+            Some(Dedup::ContentBased)
+        );
+        assert_eq!(
+            parse_pairs(&[("upstash-content-based-deduplication", "false")])
+                .unwrap()
+                .dedup,
+            None
+        );
+    }
+
+    #[test]
+    fn flow_control_values() {
+        let fc = parse_flow_control_value("k", "parallelism=3, rate=4, period=2s").unwrap();
+        assert_eq!(
+            (fc.parallelism, fc.rate, fc.period_s),
+            (Some(3), Some(4), 2)
+        );
+        let fc = parse_flow_control_value("k", "rate=23, period=1h30m3s").unwrap();
+        assert_eq!(
+            (fc.parallelism, fc.rate, fc.period_s),
+            (None, Some(23), 5403)
+        );
+        let fc = parse_flow_control_value("k", "parallelism=5").unwrap();
+        assert_eq!((fc.parallelism, fc.rate, fc.period_s), (Some(5), None, 1));
+        assert_eq!(
+            parse_flow_control_value("k", "rate=1,period=1d")
+                .unwrap()
+                .period_s,
+            86_400
+        );
+        for bad in [
+            "period=1m",
+            "",
+            "rate=0",
+            "rate=x",
+            "burst=3",
+            "rate=1,period=8d",
+            "rate",
+        ] {
+            assert!(parse_flow_control_value("k", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redaction_spellings() {
+        let r = parse_redaction("body, header[Authorization],headers[X-Key]", "h").unwrap();
+        assert!(r.body && !r.all_headers);
+        assert!(
+            r.hides_header("AUTHORIZATION") && r.hides_header("x-key") && !r.hides_header("other")
+        );
+        assert!(parse_redaction("headers", "h").unwrap().all_headers);
+        assert!(parse_redaction("header", "h").unwrap().all_headers);
+        assert!(parse_redaction("header[]", "h").is_err());
+    }
+}

@@ -1,0 +1,360 @@
+//! The broker's operations, one per API action. Each validates what it can before taking
+//! the core lock, then does its work in one short locked step.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::Broker;
+use super::core::{CancelOutcome, Core};
+use crate::domain::dedup;
+use crate::domain::destination::Destination;
+use crate::domain::dlq::DlqEntry;
+use crate::domain::filter::Filter;
+use crate::domain::log::LogEntry;
+use crate::domain::message::{DeliveryOptions, MessageSpec, Origin};
+use crate::domain::options::{self, InvalidInput, Pair, Parsed};
+use crate::ids::MessageId;
+use crate::signing::new_signing_key;
+use crate::store::{Page, Published, SigningKeys};
+use crate::users::UserId;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BrokerError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// A simulated plan limit was reached.
+    #[error("{0}")]
+    Quota(String),
+}
+
+impl From<InvalidInput> for BrokerError {
+    fn from(e: InvalidInput) -> Self {
+        Self::Invalid(e.0)
+    }
+}
+
+type Result<T> = std::result::Result<T, BrokerError>;
+
+pub struct PublishRequest {
+    pub destination: Destination,
+    pub parsed: Parsed,
+    pub body: Bytes,
+    pub caller_ip: IpAddr,
+}
+
+#[derive(Debug)]
+pub struct PublishResult {
+    pub published: Published,
+    pub deduplicated: bool,
+}
+
+/// A message as `GET /v2/messages/{id}` shows it.
+pub struct MessageView {
+    pub spec: Arc<MessageSpec>,
+}
+
+const DEFAULT_PAGE: usize = 100;
+
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<u64>> {
+    cursor
+        .map(|c| {
+            c.parse::<u64>()
+                .map_err(|_| BrokerError::Invalid(format!("invalid cursor \"{c}\"")))
+        })
+        .transpose()
+}
+
+fn parse_message_id(id: &str) -> Result<MessageId> {
+    id.parse()
+        .map_err(|_| BrokerError::NotFound(format!("message {id} not found")))
+}
+
+impl Broker {
+    pub fn publish(&self, user: UserId, req: PublishRequest) -> Result<PublishResult> {
+        let PublishRequest {
+            destination,
+            parsed,
+            body,
+            caller_ip,
+        } = req;
+        let url = match destination {
+            Destination::Url(url) => url,
+            Destination::Group(name) => {
+                return Err(BrokerError::NotFound(format!("url group {name} not found")));
+            }
+            Destination::Api(name) => {
+                return Err(BrokerError::Invalid(format!(
+                    "api/{name} is not supported by the development server: publish to the provider's URL instead"
+                )));
+            }
+        };
+        let dedup_key = parsed
+            .dedup
+            .as_ref()
+            .map(|d| dedup::key(d, &url, &body, &parsed.options.headers));
+        let destination_text = url.clone();
+        let result = self.with_core(|core, now, out| {
+            if let Some(key) = &dedup_key
+                && let Some(published) = core.store.dedup_get(user, key, now)
+            {
+                return PublishResult {
+                    published,
+                    deduplicated: true,
+                };
+            }
+            let spec = Arc::new(MessageSpec {
+                id: MessageId::random(),
+                url: url.into_boxed_str(),
+                body,
+                created_at: now,
+                not_before: parsed.first_attempt_at(now),
+                caller_ip,
+                options: parsed.options,
+                origin: None,
+            });
+            let published = Published::Message(spec.id);
+            core.accept(user, spec, now, out);
+            if let Some(key) = dedup_key {
+                core.store
+                    .dedup_put(user, key, now + dedup::WINDOW_MS, published.clone(), now);
+            }
+            PublishResult {
+                published,
+                deduplicated: false,
+            }
+        });
+        if let (false, Published::Message(id)) = (result.deduplicated, &result.published) {
+            tracing::info!(message_id = %id, destination = %destination_text, user = user.info().name, "message accepted");
+        }
+        Ok(result)
+    }
+
+    pub fn message(&self, user: UserId, id: &str) -> Result<MessageView> {
+        let mid = parse_message_id(id)?;
+        let now = self.clock().now_ms();
+        let core = self.lock();
+        let spec = core
+            .store
+            .message(user, mid)
+            .map(|m| m.spec.clone())
+            .or_else(|| core.store.finished(user, mid, now))
+            .ok_or_else(|| BrokerError::NotFound(format!("message {id} not found")))?;
+        Ok(MessageView { spec })
+    }
+
+    pub fn cancel(&self, user: UserId, id: &str) -> Result<()> {
+        let mid = parse_message_id(id)?;
+        match self.with_core(|core, now, _| core.cancel(user, mid, now)) {
+            CancelOutcome::NotFound => {
+                Err(BrokerError::NotFound(format!("message {id} not found")))
+            }
+            CancelOutcome::Cancelled | CancelOutcome::AlreadyRequested => Ok(()),
+        }
+    }
+
+    /// Cancels the selected unfinished messages (all of them when nothing selects); returns
+    /// how many were cancelled by this call.
+    pub fn cancel_many(&self, user: UserId, filter: &Filter) -> Result<usize> {
+        let limit = filter.count.unwrap_or(usize::MAX);
+        Ok(self.with_core(|core, now, _| {
+            let ids: Vec<MessageId> = if filter.message_ids.is_empty() {
+                core.store.select_messages(
+                    user,
+                    &mut |m| {
+                        !m.cancel_requested
+                            && filter.in_dates(m.spec.created_at)
+                            && filter.matches_spec(&m.spec)
+                    },
+                    limit,
+                )
+            } else {
+                filter
+                    .message_ids
+                    .iter()
+                    .filter_map(|id| id.parse().ok())
+                    .take(limit)
+                    .collect()
+            };
+            ids.into_iter()
+                .filter(|id| core.cancel(user, *id, now) == CancelOutcome::Cancelled)
+                .count()
+        }))
+    }
+
+    pub fn logs(&self, user: UserId, filter: &Filter) -> Result<Page<LogEntry>> {
+        let before = parse_cursor(filter.cursor.as_deref())?;
+        let count = filter.count.unwrap_or(DEFAULT_PAGE).min(1000);
+        let core = self.lock();
+        Ok(core.store.log_page(
+            user,
+            before,
+            &mut |e| {
+                filter.state.is_none_or(|s| s.matches(e.state))
+                    && filter.in_dates(e.time)
+                    && filter.matches_spec(&e.spec)
+            },
+            count,
+        ))
+    }
+
+    fn dlq_select(
+        core: &mut Core,
+        user: UserId,
+        filter: &Filter,
+        now: i64,
+        count: usize,
+    ) -> Result<Page<DlqEntry>> {
+        let before = parse_cursor(filter.cursor.as_deref())?;
+        let retention = core.store_retention_cutoff(now);
+        core.store.expire_dlq(user, retention);
+        Ok(core.store.dlq_page(
+            user,
+            before,
+            &mut |e| {
+                (filter.dlq_ids.is_empty() || filter.dlq_ids.iter().any(|id| **id == *e.dlq_id))
+                    && (filter.response_statuses.is_empty()
+                        || filter.response_statuses.contains(&e.response.status))
+                    && filter.in_dates(e.created_at)
+                    && filter.matches_spec(&e.spec)
+            },
+            count,
+        ))
+    }
+
+    pub fn dlq_list(&self, user: UserId, filter: &Filter) -> Result<Page<DlqEntry>> {
+        let count = filter.count.unwrap_or(DEFAULT_PAGE).min(DEFAULT_PAGE);
+        self.with_core(|core, now, _| Self::dlq_select(core, user, filter, now, count))
+    }
+
+    pub fn dlq_get(&self, user: UserId, dlq_id: &str) -> Result<DlqEntry> {
+        self.with_core(|core, now, _| {
+            let cutoff = core.store_retention_cutoff(now);
+            core.store.expire_dlq(user, cutoff);
+            core.store.dlq(user, dlq_id).cloned()
+        })
+        .ok_or_else(|| BrokerError::NotFound(format!("dlq message {dlq_id} not found")))
+    }
+
+    pub fn dlq_delete(&self, user: UserId, dlq_id: &str) -> Result<()> {
+        self.with_core(|core, _, _| core.store.remove_dlq(user, dlq_id))
+            .map(|_| ())
+            .ok_or_else(|| BrokerError::NotFound(format!("dlq message {dlq_id} not found")))
+    }
+
+    /// Deletes the selected entries (one page of them when selecting by filter); returns the
+    /// number deleted and the cursor of the rest.
+    pub fn dlq_delete_many(&self, user: UserId, filter: &Filter) -> Result<(usize, Option<u64>)> {
+        let count = filter.count.unwrap_or(DEFAULT_PAGE);
+        self.with_core(|core, now, _| {
+            let page = Self::dlq_select(core, user, filter, now, count)?;
+            let deleted = page
+                .items
+                .iter()
+                .filter(|e| core.store.remove_dlq(user, &e.dlq_id).is_some())
+                .count();
+            Ok((deleted, page.next))
+        })
+    }
+
+    /// Republishes one DLQ entry as a new message; configuration headers of the retry request
+    /// override the stored ones.
+    pub fn dlq_retry(
+        &self,
+        user: UserId,
+        dlq_id: &str,
+        overrides: &[Pair<'_>],
+    ) -> Result<MessageId> {
+        let filter = Filter {
+            dlq_ids: vec![dlq_id.to_string()],
+            ..Default::default()
+        };
+        let (ids, _) = self.dlq_retry_many(user, &filter, overrides)?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| BrokerError::NotFound(format!("dlq message {dlq_id} not found")))
+    }
+
+    pub fn dlq_retry_many(
+        &self,
+        user: UserId,
+        filter: &Filter,
+        overrides: &[Pair<'_>],
+    ) -> Result<(Vec<MessageId>, Option<u64>)> {
+        let count = filter.count.unwrap_or(DEFAULT_PAGE);
+        let quota = self.config().quota.clone();
+        let now = self.clock().now_ms();
+        // Validate the overrides once, before anything leaves the DLQ.
+        options::parse(overrides, &quota, now)?;
+        self.with_core(|core, now, out| {
+            let page = Self::dlq_select(core, user, filter, now, count)?;
+            if let Some(missing) = filter
+                .dlq_ids
+                .iter()
+                .find(|id| !page.items.iter().any(|e| *e.dlq_id == ***id))
+            {
+                return Err(BrokerError::NotFound(format!(
+                    "dlq message {missing} not found"
+                )));
+            }
+            let mut ids = Vec::with_capacity(page.items.len());
+            for entry in page.items {
+                let (options, at) =
+                    options::with_overrides(&entry.spec.options, overrides, &quota, now)?;
+                core.store.remove_dlq(user, &entry.dlq_id);
+                let spec = republished(&entry.spec, options, now, at);
+                ids.push(spec.id);
+                core.accept(user, spec, now, out);
+            }
+            Ok((ids, page.next))
+        })
+    }
+
+    pub fn signing_keys(&self, user: UserId) -> SigningKeys {
+        self.lock().store.signing_keys(user)
+    }
+
+    pub fn rotate_signing_keys(&self, user: UserId) -> SigningKeys {
+        let mut core = self.lock();
+        let old = core.store.signing_keys(user);
+        let keys = SigningKeys {
+            current: old.next,
+            next: new_signing_key().into(),
+        };
+        core.store.set_signing_keys(user, keys.clone());
+        keys
+    }
+
+    /// Deliveries of `user` in flight right now.
+    pub fn in_flight(&self, user: UserId) -> u32 {
+        self.lock().in_flight(user)
+    }
+}
+
+/// A new message with a DLQ entry's destination, body and origin.
+fn republished(
+    old: &MessageSpec,
+    options: Arc<DeliveryOptions>,
+    now: i64,
+    at: i64,
+) -> Arc<MessageSpec> {
+    let origin = old.origin.as_ref().map(|o| {
+        Box::new(Origin {
+            trigger: None,
+            ..Origin::clone(o)
+        })
+    });
+    Arc::new(MessageSpec {
+        id: MessageId::random(),
+        url: old.url.clone(),
+        body: old.body.clone(),
+        created_at: now,
+        not_before: at,
+        caller_ip: old.caller_ip,
+        options,
+        origin,
+    })
+}

@@ -1,0 +1,50 @@
+//! `/__qstash/clock`: lets out-of-process tests move the broker's clock (enabled by
+//! `-clock-control`). `POST /__qstash/clock/advance?by=12s`, `POST …/pause`, `POST …/resume`,
+//! `GET /__qstash/clock` → `{"now": <ms>, "paused": bool}`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use super::auth::User;
+use super::error::{ApiError, ApiResult};
+use super::query::QueryPairs;
+use crate::domain::duration::parse_duration_ms;
+
+fn now(app: &AppState) -> Response {
+    let clock = app.broker.clock();
+    Json(json!({ "now": clock.now_ms(), "paused": clock.is_paused() })).into_response()
+}
+
+pub async fn get(State(app): State<AppState>, _: User) -> Response {
+    now(&app)
+}
+
+pub async fn advance(
+    State(app): State<AppState>,
+    _: User,
+    query: QueryPairs,
+) -> ApiResult<Response> {
+    let by = query
+        .get("by")
+        .ok_or_else(|| ApiError::bad_request("missing query parameter by (e.g. ?by=12s)"))?;
+    let ms = parse_duration_ms(by).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "invalid by \"{by}\": expected a duration such as 1500ms, 12s or 2h"
+        ))
+    })?;
+    app.broker.clock().advance(ms as i64);
+    Ok(now(&app))
+}
+
+pub async fn pause(State(app): State<AppState>, _: User) -> Response {
+    app.broker.clock().pause();
+    now(&app)
+}
+
+pub async fn resume(State(app): State<AppState>, _: User) -> Response {
+    app.broker.clock().resume();
+    now(&app)
+}

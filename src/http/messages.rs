@@ -1,0 +1,42 @@
+//! `GET/DELETE /v2/messages/{id}` and bulk `DELETE /v2/messages`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::User;
+use super::error::ApiResult;
+use super::query::{QueryPairs, selection};
+use super::views::MessageJson;
+
+pub async fn get(
+    State(app): State<AppState>,
+    User(user): User,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let view = app.broker.message(user, &id)?;
+    Ok(Json(MessageJson(&view.spec)).into_response())
+}
+
+pub async fn cancel(
+    State(app): State<AppState>,
+    User(user): User,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    app.broker.cancel(user, &id)?;
+    Ok(Json(json!({ "cancelled": 1 })).into_response())
+}
+
+pub async fn cancel_many(
+    State(app): State<AppState>,
+    User(user): User,
+    query: QueryPairs,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let filter = selection(&query, &body)?;
+    let cancelled = app.broker.cancel_many(user, &filter)?;
+    Ok(Json(json!({ "cancelled": cancelled })).into_response())
+}

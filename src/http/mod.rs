@@ -1,0 +1,72 @@
+//! The `/v2` REST API: routing, extractors, errors, JSON views. Handlers stay thin: they
+//! extract, call the [`Broker`], and shape the answer.
+
+mod auth;
+mod dev;
+mod dlq;
+mod error;
+mod keys;
+mod logs;
+mod messages;
+mod publish;
+mod query;
+mod views;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, Uri};
+use axum::routing::{delete, get, post};
+
+pub use error::ApiError;
+
+use crate::engine::Broker;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub broker: Broker,
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no such route: {}", uri.path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}
+
+pub fn router(broker: Broker) -> Router {
+    let config = broker.config().clone();
+    // Room for the largest allowed message; anything bigger is answered 413 by `read_body`.
+    let body_limit = DefaultBodyLimit::max(config.quota.max_message_size);
+    let mut app = Router::new()
+        .route("/v2/publish", post(publish::publish))
+        .route("/v2/publish/", post(publish::publish))
+        .route("/v2/publish/{*destination}", post(publish::publish))
+        .route("/v2/messages", delete(messages::cancel_many))
+        .route(
+            "/v2/messages/{id}",
+            get(messages::get).delete(messages::cancel),
+        )
+        .route("/v2/events", get(logs::events))
+        .route("/v2/logs", get(logs::logs))
+        .route("/v2/dlq", get(dlq::list).delete(dlq::delete_many))
+        .route("/v2/dlq/retry", post(dlq::retry_many))
+        .route("/v2/dlq/retry/{id}", post(dlq::retry))
+        .route("/v2/dlq/{id}", get(dlq::get).delete(dlq::delete))
+        .route("/v2/keys", get(keys::get))
+        .route("/v2/keys/rotate", post(keys::rotate));
+    if config.clock_control {
+        app = app
+            .route("/__qstash/clock", get(dev::get))
+            .route("/__qstash/clock/advance", post(dev::advance))
+            .route("/__qstash/clock/pause", post(dev::pause))
+            .route("/__qstash/clock/resume", post(dev::resume));
+    }
+    app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(body_limit)
+        .with_state(AppState { broker })
+}

@@ -1,0 +1,128 @@
+//! `POST /v2/publish/{destination}`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::User;
+use super::error::{ApiError, ApiResult};
+use crate::domain::destination::{self, config_query_params};
+use crate::domain::options::{self, Pair};
+use crate::engine::{PublishRequest, PublishResult};
+use crate::store::Published;
+
+/// The request body, copied out of hyper's read buffer so a stored message does not pin it.
+pub fn read_body(body: Result<Bytes, BytesRejection>, app: &AppState) -> ApiResult<Bytes> {
+    match body {
+        Ok(b) => Ok(Bytes::copy_from_slice(&b)),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let quota = &app.broker.config().quota;
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "message body too large: the {} quota allows at most {} per message",
+                    quota.kind,
+                    quota.max_message_size_text()
+                ),
+            ))
+        }
+        Err(rejection) => Err(ApiError::bad_request(format!(
+            "could not read the request body: {rejection}"
+        ))),
+    }
+}
+
+/// The request's headers followed by its `upstash-*` query parameters, as parser input.
+pub fn config_pairs<'a>(
+    headers: &'a HeaderMap,
+    query_params: &'a [(String, String)],
+) -> Vec<Pair<'a>> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .chain(query_params.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
+        .collect()
+}
+
+pub fn caller_ip(peer: SocketAddr) -> IpAddr {
+    peer.ip().to_canonical()
+}
+
+/// Builds a publish from the raw destination text that follows the route prefix.
+pub fn publish_request(
+    app: &AppState,
+    raw_destination: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+    peer: SocketAddr,
+) -> ApiResult<PublishRequest> {
+    let destination = destination::parse(raw_destination, uri.query())?;
+    let query_params = config_query_params(uri.query());
+    let pairs = config_pairs(headers, &query_params);
+    let now = app.broker.clock().now_ms();
+    let parsed = options::parse(&pairs, &app.broker.config().quota, now)?;
+    Ok(PublishRequest {
+        destination,
+        parsed,
+        body,
+        caller_ip: caller_ip(peer),
+    })
+}
+
+pub fn published_json(published: &Published, deduplicated: bool) -> Value {
+    let mark = |mut v: Value| {
+        if deduplicated {
+            v["deduplicated"] = Value::Bool(true);
+        }
+        v
+    };
+    match published {
+        Published::Message(id) => mark(json!({ "messageId": id })),
+        Published::Fanout(items) => Value::Array(
+            items
+                .iter()
+                .map(|(id, url)| mark(json!({ "messageId": id, "url": &**url })))
+                .collect(),
+        ),
+        Published::Schedule(id) => mark(json!({ "scheduleId": &**id })),
+    }
+}
+
+pub fn published_response(result: PublishResult) -> Response {
+    let status = if result.deduplicated {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        Json(published_json(&result.published, result.deduplicated)),
+    )
+        .into_response()
+}
+
+pub async fn publish(
+    State(app): State<AppState>,
+    User(user): User,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = read_body(body, &app)?;
+    let raw = uri
+        .path()
+        .strip_prefix("/v2/publish")
+        .unwrap_or("")
+        .trim_start_matches('/');
+    let request = publish_request(&app, raw, &uri, &headers, body, peer)?;
+    Ok(published_response(app.broker.publish(user, request)?))
+}

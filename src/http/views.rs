@@ -1,0 +1,232 @@
+//! The JSON shapes of messages, log entries and DLQ entries, with redaction applied.
+//!
+//! Field names follow what the SDKs read; where sources disagree on a name both are emitted
+//! (`callerIP`/`callerIp`, `responseHeader`/`responseHeaders`,
+//! `retryDelayExpression`/`retryDelayExpr`).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::domain::dlq::DlqEntry;
+use crate::domain::header_list::HeaderList;
+use crate::domain::log::LogEntry;
+use crate::domain::message::{MessageSpec, Redaction, Response};
+
+fn redacted(value: &[u8]) -> String {
+    let digest = Sha256::digest(value);
+    let mut out = String::with_capacity(9 + 64);
+    out.push_str("REDACTED:");
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// A header map shown through a redaction policy.
+struct Headers<'a> {
+    list: &'a HeaderList,
+    redact: Option<&'a Redaction>,
+}
+
+impl Serialize for Headers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.list
+            .serialize_with(s, |name, value| match self.redact {
+                Some(r) if r.hides_header(name) => redacted(value),
+                _ => String::from_utf8_lossy(value).into_owned(),
+            })
+    }
+}
+
+/// How a payload is shown: `body` when it is text, `bodyBase64` otherwise, nothing when empty.
+fn put_body<M: SerializeMap>(
+    map: &mut M,
+    key: &str,
+    bytes: &[u8],
+    hide: bool,
+) -> Result<(), M::Error> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    if hide {
+        return map.serialize_entry(key, &redacted(bytes));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => map.serialize_entry(key, text),
+        Err(_) => map.serialize_entry(&format!("{key}Base64"), &STANDARD.encode(bytes)),
+    }
+}
+
+/// Writes the fields every message-describing object shares.
+fn put_message_fields<M: SerializeMap>(
+    map: &mut M,
+    spec: &MessageSpec,
+    body_as_text: bool,
+) -> Result<(), M::Error> {
+    let o = &spec.options;
+    let origin = spec.origin();
+    let redact = Some(&o.redact);
+    map.serialize_entry("messageId", &spec.id)?;
+    map.serialize_entry("url", &*spec.url)?;
+    if let Some(t) = &origin.topic_name {
+        map.serialize_entry("topicName", &**t)?;
+    }
+    if let Some(e) = &origin.endpoint_name {
+        map.serialize_entry("endpointName", &**e)?;
+    }
+    map.serialize_entry("method", o.method.as_str())?;
+    map.serialize_entry(
+        "header",
+        &Headers {
+            list: &o.headers,
+            redact,
+        },
+    )?;
+    if body_as_text {
+        put_body(map, "body", &spec.body, o.redact.body)?;
+    } else if o.redact.body {
+        map.serialize_entry("body", &STANDARD.encode(redacted(&spec.body)))?;
+    } else {
+        map.serialize_entry("body", &STANDARD.encode(&spec.body))?;
+    }
+    map.serialize_entry("maxRetries", &o.retries)?;
+    if let Some(expr) = &o.retry_delay {
+        map.serialize_entry("retryDelayExpression", expr.source())?;
+        map.serialize_entry("retryDelayExpr", expr.source())?;
+    }
+    if let Some(t) = o.timeout_ms {
+        map.serialize_entry("timeout", &(t / 1000))?;
+    }
+    map.serialize_entry("notBefore", &spec.not_before)?;
+    map.serialize_entry("createdAt", &spec.created_at)?;
+    if let Some(cb) = &o.callback {
+        map.serialize_entry("callback", &*cb.url)?;
+        map.serialize_entry(
+            "callbackHeader",
+            &Headers {
+                list: &cb.options.headers,
+                redact,
+            },
+        )?;
+        map.serialize_entry(
+            "callbackHeaders",
+            &Headers {
+                list: &cb.options.headers,
+                redact,
+            },
+        )?;
+    }
+    if let Some(cb) = &o.failure_callback {
+        map.serialize_entry("failureCallback", &*cb.url)?;
+        map.serialize_entry(
+            "failureCallbackHeader",
+            &Headers {
+                list: &cb.options.headers,
+                redact,
+            },
+        )?;
+        map.serialize_entry(
+            "failureCallbackHeaders",
+            &Headers {
+                list: &cb.options.headers,
+                redact,
+            },
+        )?;
+    }
+    if let Some(q) = &origin.queue_name {
+        map.serialize_entry("queueName", &**q)?;
+    }
+    if let Some(s) = &origin.schedule_id {
+        map.serialize_entry("scheduleId", &**s)?;
+    }
+    let ip = spec.caller_ip.to_string();
+    map.serialize_entry("callerIP", &ip)?;
+    map.serialize_entry("callerIp", &ip)?;
+    if let Some(first) = o.label() {
+        map.serialize_entry("label", first)?;
+        map.serialize_entry("labels", &o.labels)?;
+    }
+    if let Some(fc) = &o.flow_control {
+        map.serialize_entry("flowControlKey", &*fc.key)?;
+        if let Some(p) = fc.parallelism {
+            map.serialize_entry("parallelism", &p)?;
+        }
+        if let Some(r) = fc.rate {
+            map.serialize_entry("rate", &r)?;
+        }
+        map.serialize_entry("period", &fc.period_s)?;
+    }
+    Ok(())
+}
+
+fn put_response<M: SerializeMap>(
+    map: &mut M,
+    r: &Response,
+    body_as_text: bool,
+) -> Result<(), M::Error> {
+    map.serialize_entry("responseStatus", &r.status)?;
+    let headers = Headers {
+        list: &r.headers,
+        redact: None,
+    };
+    map.serialize_entry("responseHeader", &headers)?;
+    map.serialize_entry("responseHeaders", &headers)?;
+    if body_as_text {
+        put_body(map, "responseBody", &r.body, false)
+    } else {
+        map.serialize_entry("responseBody", &STANDARD.encode(&r.body))
+    }
+}
+
+pub struct MessageJson<'a>(pub &'a MessageSpec);
+
+impl Serialize for MessageJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        put_message_fields(&mut map, self.0, true)?;
+        map.end()
+    }
+}
+
+pub struct LogJson<'a>(pub &'a LogEntry);
+
+impl Serialize for LogJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("time", &e.time)?;
+        map.serialize_entry("state", e.state.as_str())?;
+        put_message_fields(&mut map, &e.spec, false)?;
+        if let Some(d) = &e.detail {
+            if let Some(err) = &d.error {
+                map.serialize_entry("error", err)?;
+            }
+            if let Some(t) = d.next_delivery_time {
+                map.serialize_entry("nextDeliveryTime", &t)?;
+            }
+            if let Some(r) = &d.response {
+                put_response(&mut map, r, false)?;
+            }
+        }
+        map.end()
+    }
+}
+
+pub struct DlqJson<'a>(pub &'a DlqEntry);
+
+impl Serialize for DlqJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("dlqId", &*e.dlq_id)?;
+        put_message_fields(&mut map, &e.spec, true)?;
+        put_response(&mut map, &e.response, true)?;
+        if let Some(err) = &e.error {
+            map.serialize_entry("error", err)?;
+        }
+        map.end()
+    }
+}
