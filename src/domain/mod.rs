@@ -13,3 +13,4 @@ pub mod log;
 pub mod message;
 pub mod options;
 pub mod retry;
+pub mod url_group;

@@ -6,6 +6,7 @@ mod core;
 mod delivery;
 mod ops;
 mod timers;
+mod url_groups;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

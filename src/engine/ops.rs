@@ -44,6 +44,8 @@ pub struct PublishRequest {
     pub parsed: Parsed,
     pub body: Bytes,
     pub caller_ip: IpAddr,
+    /// Enqueue into this queue (FIFO) instead of delivering independently.
+    pub queue: Option<String>,
 }
 
 #[derive(Debug)]
@@ -75,61 +77,68 @@ fn parse_message_id(id: &str) -> Result<MessageId> {
 
 impl Broker {
     pub fn publish(&self, user: UserId, req: PublishRequest) -> Result<PublishResult> {
-        let PublishRequest {
-            destination,
-            parsed,
-            body,
-            caller_ip,
-        } = req;
-        let url = match destination {
-            Destination::Url(url) => url,
-            Destination::Group(name) => {
-                return Err(BrokerError::NotFound(format!("url group {name} not found")));
-            }
-            Destination::Api(name) => {
-                return Err(BrokerError::Invalid(format!(
-                    "api/{name} is not supported by the development server: publish to the provider's URL instead"
-                )));
-            }
+        let PublishRequest { destination, parsed, body, caller_ip, queue } = req;
+        let (target, is_group) = match destination {
+            Destination::Url(url) => (url, false),
+            Destination::Group(name) => (name, true),
+            Destination::Api(name) => return Err(api_destination_error(&name, &parsed)),
         };
-        let dedup_key = parsed
-            .dedup
-            .as_ref()
-            .map(|d| dedup::key(d, &url, &body, &parsed.options.headers));
-        let destination_text = url.clone();
+        let dedup_key = parsed.dedup.as_ref().map(|d| dedup::key(d, &target, &body, &parsed.options.headers));
+        let queue: Option<Arc<str>> = queue.map(Into::into);
         let result = self.with_core(|core, now, out| {
-            if let Some(key) = &dedup_key
-                && let Some(published) = core.store.dedup_get(user, key, now)
-            {
-                return PublishResult {
-                    published,
-                    deduplicated: true,
-                };
+            if let Some(key) = &dedup_key {
+                if let Some(published) = core.store.dedup_get(user, key, now) {
+                    return Ok(PublishResult { published, deduplicated: true });
+                }
             }
-            let spec = Arc::new(MessageSpec {
-                id: MessageId::random(),
-                url: url.into_boxed_str(),
-                body,
-                created_at: now,
-                not_before: parsed.first_attempt_at(now),
-                caller_ip,
-                options: parsed.options,
-                origin: None,
-            });
-            let published = Published::Message(spec.id);
-            core.accept(user, spec, now, out);
+            let topic: Option<Arc<str>> = is_group.then(|| target.as_str().into());
+            let endpoints: Vec<(Arc<str>, Option<Arc<str>>)> = match &topic {
+                None => vec![(target.as_str().into(), None)],
+                Some(name) => {
+                    let group = core
+                        .store
+                        .url_group(user, name)
+                        .ok_or_else(|| BrokerError::NotFound(format!("url group {name} not found")))?;
+                    if group.endpoints.is_empty() {
+                        return Err(BrokerError::Invalid(format!("url group {name} has no endpoints")));
+                    }
+                    group.endpoints.iter().map(|e| (e.url.clone(), e.name.clone())).collect()
+                }
+            };
+            let not_before = parsed.first_attempt_at(now);
+            let mut ids = Vec::with_capacity(endpoints.len());
+            for (url, endpoint_name) in endpoints {
+                let origin = (topic.is_some() || queue.is_some()).then(|| {
+                    Box::new(Origin {
+                        topic_name: topic.clone(),
+                        endpoint_name,
+                        queue_name: queue.clone(),
+                        ..Default::default()
+                    })
+                });
+                let spec = Arc::new(MessageSpec {
+                    id: MessageId::random(),
+                    url: Box::from(&*url),
+                    body: body.clone(),
+                    created_at: now,
+                    not_before,
+                    caller_ip,
+                    options: parsed.options.clone(),
+                    origin,
+                });
+                ids.push((spec.id, url));
+                tracing::info!(message_id = %spec.id, destination = %spec.url, user = user.info().name, "message accepted");
+                core.accept(user, spec, now, out);
+            }
+            let published = match topic {
+                None => Published::Message(ids[0].0),
+                Some(_) => Published::Fanout(ids),
+            };
             if let Some(key) = dedup_key {
-                core.store
-                    .dedup_put(user, key, now + dedup::WINDOW_MS, published.clone(), now);
+                core.store.dedup_put(user, key, now + dedup::WINDOW_MS, published.clone(), now);
             }
-            PublishResult {
-                published,
-                deduplicated: false,
-            }
-        });
-        if let (false, Published::Message(id)) = (result.deduplicated, &result.published) {
-            tracing::info!(message_id = %id, destination = %destination_text, user = user.info().name, "message accepted");
-        }
+            Ok(PublishResult { published, deduplicated: false })
+        })?;
         Ok(result)
     }
 
@@ -332,6 +341,16 @@ impl Broker {
     pub fn in_flight(&self, user: UserId) -> u32 {
         self.lock().in_flight(user)
     }
+}
+
+/// Why an `api/<name>` destination cannot be published here.
+fn api_destination_error(name: &str, parsed: &Parsed) -> BrokerError {
+    if name == "llm" && parsed.options.callback.is_none() {
+        return BrokerError::Invalid("api/llm requires an Upstash-Callback header to receive the completion".into());
+    }
+    BrokerError::Invalid(format!(
+        "api/{name} (Upstash-hosted APIs) is not available in the development server: publish to the provider's URL, e.g. an OpenAI-compatible server with the custom() provider"
+    ))
 }
 
 /// A new message with a DLQ entry's destination, body and origin.

@@ -2,6 +2,7 @@
 //! extract, call the [`Broker`], and shape the answer.
 
 mod auth;
+mod batch;
 mod dev;
 mod dlq;
 mod error;
@@ -10,6 +11,7 @@ mod logs;
 mod messages;
 mod publish;
 mod query;
+mod url_groups;
 mod views;
 
 use axum::Router;
@@ -45,6 +47,13 @@ pub fn router(broker: Broker) -> Router {
         .route("/v2/publish", post(publish::publish))
         .route("/v2/publish/", post(publish::publish))
         .route("/v2/publish/{*destination}", post(publish::publish))
+        .route("/v2/batch", post(batch::batch))
+        .route("/v2/topics", get(url_groups::list))
+        .route("/v2/topics/{name}", get(url_groups::get).delete(url_groups::delete).patch(url_groups::patch))
+        .route(
+            "/v2/topics/{name}/endpoints",
+            post(url_groups::add_endpoints).delete(url_groups::remove_endpoints),
+        )
         .route("/v2/messages", delete(messages::cancel_many))
         .route(
             "/v2/messages/{id}",

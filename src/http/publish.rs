@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
-use crate::domain::destination::{self, config_query_params};
-use crate::domain::options::{self, Pair};
+use crate::domain::destination::{self, Destination, config_query_params};
+use crate::domain::options::{self, Pair, Parsed};
+use crate::users::UserId;
 use crate::engine::{PublishRequest, PublishResult};
 use crate::store::Published;
 
@@ -56,25 +57,35 @@ pub fn caller_ip(peer: SocketAddr) -> IpAddr {
 }
 
 /// Builds a publish from the raw destination text that follows the route prefix.
+#[allow(clippy::too_many_arguments)]
 pub fn publish_request(
     app: &AppState,
+    user: UserId,
     raw_destination: &str,
-    uri: &Uri,
+    query: Option<&str>,
     headers: &HeaderMap,
     body: Bytes,
     peer: SocketAddr,
+    queue: Option<String>,
 ) -> ApiResult<PublishRequest> {
-    let destination = destination::parse(raw_destination, uri.query())?;
-    let query_params = config_query_params(uri.query());
+    let destination = destination::parse(raw_destination, query)?;
+    let query_params = config_query_params(query);
     let pairs = config_pairs(headers, &query_params);
+    let parsed = parse_for(app, user, &destination, pairs)?;
+    Ok(PublishRequest { destination, parsed, body, caller_ip: caller_ip(peer), queue })
+}
+
+/// Parses the configuration of a publish to `destination`; a URL group's default headers
+/// come after the request's own, so the request wins.
+pub fn parse_for(app: &AppState, user: UserId, destination: &Destination, pairs: Vec<Pair<'_>>) -> ApiResult<Parsed> {
+    let defaults = match destination {
+        Destination::Group(name) => app.broker.url_group_defaults(user, name),
+        _ => Vec::new(),
+    };
+    let mut pairs = pairs;
+    pairs.extend(defaults.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
     let now = app.broker.clock().now_ms();
-    let parsed = options::parse(&pairs, &app.broker.config().quota, now)?;
-    Ok(PublishRequest {
-        destination,
-        parsed,
-        body,
-        caller_ip: caller_ip(peer),
-    })
+    Ok(options::parse(&pairs, &app.broker.config().quota, now)?)
 }
 
 pub fn published_json(published: &Published, deduplicated: bool) -> Value {
@@ -123,6 +134,6 @@ pub async fn publish(
         .strip_prefix("/v2/publish")
         .unwrap_or("")
         .trim_start_matches('/');
-    let request = publish_request(&app, raw, &uri, &headers, body, peer)?;
+    let request = publish_request(&app, user, raw, uri.query(), &headers, body, peer, None)?;
     Ok(published_response(app.broker.publish(user, request)?))
 }

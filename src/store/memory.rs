@@ -7,6 +7,7 @@ use super::{LOG_RETENTION, Page, Published, SigningKeys, Store};
 use crate::domain::dlq::DlqEntry;
 use crate::domain::log::{LogDetail, LogEntry, LogState};
 use crate::domain::message::{Message, MessageSpec};
+use crate::domain::url_group::UrlGroup;
 use crate::ids::MessageId;
 use crate::users::{USER_COUNT, UserId};
 
@@ -23,6 +24,7 @@ struct UserData {
     dlq: BTreeMap<u64, DlqEntry>,
     dlq_seq: u64,
     keys: Option<SigningKeys>,
+    url_groups: BTreeMap<Arc<str>, UrlGroup>,
     dedup: HashMap<String, (i64, Published)>,
     dedup_order: VecDeque<(i64, String)>,
 }
@@ -256,6 +258,22 @@ impl Store for MemoryStore {
 
     fn set_signing_keys(&mut self, user: UserId, keys: SigningKeys) {
         self.u_mut(user).keys = Some(keys);
+    }
+
+    fn url_group(&self, user: UserId, name: &str) -> Option<&UrlGroup> {
+        self.u(user).url_groups.get(name)
+    }
+
+    fn url_groups(&self, user: UserId) -> Vec<&UrlGroup> {
+        self.u(user).url_groups.values().collect()
+    }
+
+    fn put_url_group(&mut self, user: UserId, group: UrlGroup) {
+        self.u_mut(user).url_groups.insert(group.name.clone(), group);
+    }
+
+    fn remove_url_group(&mut self, user: UserId, name: &str) -> Option<UrlGroup> {
+        self.u_mut(user).url_groups.remove(name)
     }
 
     fn dedup_get(&self, user: UserId, key: &str, now: i64) -> Option<Published> {

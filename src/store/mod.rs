@@ -15,6 +15,7 @@ pub use memory::MemoryStore;
 use crate::domain::dlq::DlqEntry;
 use crate::domain::log::{LogDetail, LogEntry, LogState};
 use crate::domain::message::{Message, MessageSpec};
+use crate::domain::url_group::UrlGroup;
 use crate::ids::MessageId;
 use crate::users::UserId;
 
@@ -93,6 +94,12 @@ pub trait Store: Send {
 
     fn signing_keys(&self, user: UserId) -> SigningKeys;
     fn set_signing_keys(&mut self, user: UserId, keys: SigningKeys);
+
+    // URL groups, listed by name.
+    fn url_group(&self, user: UserId, name: &str) -> Option<&UrlGroup>;
+    fn url_groups(&self, user: UserId) -> Vec<&UrlGroup>;
+    fn put_url_group(&mut self, user: UserId, group: UrlGroup);
+    fn remove_url_group(&mut self, user: UserId, name: &str) -> Option<UrlGroup>;
 
     // Deduplication window.
     fn dedup_get(&self, user: UserId, key: &str, now: i64) -> Option<Published>;
