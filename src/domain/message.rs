@@ -131,6 +131,9 @@ pub struct Origin {
     pub queue_name: Option<Arc<str>>,
     pub schedule_id: Option<Arc<str>>,
     pub trigger: Option<Trigger>,
+    /// For callbacks of a queued message: (queue, source) whose queue slot waits for this
+    /// message to finish.
+    pub slot_owner: Option<(Arc<str>, MessageId)>,
 }
 
 /// The immutable part of a message.
@@ -156,6 +159,7 @@ impl MessageSpec {
             queue_name: None,
             schedule_id: None,
             trigger: None,
+            slot_owner: None,
         };
         self.origin.as_deref().unwrap_or(&EMPTY)
     }
@@ -192,10 +196,21 @@ pub struct Message {
 pub enum Phase {
     /// Not started yet, or waiting for the next retry; due at `at` (ms).
     Waiting { at: i64 },
-    /// Due, but held back by a concurrency gate until a slot frees.
-    Parked,
+    /// Due, but held back until a gate lets it through.
+    Parked(Gate),
     /// An attempt is in flight.
     InFlight,
+}
+
+/// What a parked message waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Its flow-control key's parallelism, rate or pause.
+    Flow,
+    /// A delivery slot to its host.
+    Host,
+    /// Its queue to be resumed (a retry of a message of a paused queue).
+    QueuePaused,
 }
 
 impl Message {

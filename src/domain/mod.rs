@@ -3,14 +3,18 @@
 
 pub mod attempt;
 pub mod callback;
+pub mod cron;
 pub mod dedup;
 pub mod destination;
 pub mod dlq;
 pub mod duration;
 pub mod filter;
+pub mod flow_control;
 pub mod header_list;
 pub mod log;
 pub mod message;
 pub mod options;
+pub mod queue;
 pub mod retry;
+pub mod schedule;
 pub mod url_group;

@@ -22,7 +22,13 @@ pub struct UrlGroup {
 
 impl UrlGroup {
     pub fn new(name: &str, now: i64) -> Self {
-        Self { name: name.into(), created_at: now, updated_at: now, endpoints: Vec::new(), default_headers: Vec::new() }
+        Self {
+            name: name.into(),
+            created_at: now,
+            updated_at: now,
+            endpoints: Vec::new(),
+            default_headers: Vec::new(),
+        }
     }
 
     /// Adds endpoints; an endpoint whose URL is already there gets the new name.
@@ -56,17 +62,36 @@ mod tests {
     use super::*;
 
     fn ep(name: Option<&str>, url: &str) -> Endpoint {
-        Endpoint { name: name.map(Into::into), url: url.into() }
+        Endpoint {
+            name: name.map(Into::into),
+            url: url.into(),
+        }
     }
 
     #[test]
     fn upsert_by_url_and_remove_by_url_or_name() {
         let mut g = UrlGroup::new("g", 1);
         g.upsert(vec![ep(Some("a"), "http://a"), ep(None, "http://b")], 2);
-        g.upsert(vec![ep(Some("a2"), "http://a"), ep(Some("c"), "http://c")], 3);
-        assert_eq!(g.endpoints, [ep(Some("a2"), "http://a"), ep(None, "http://b"), ep(Some("c"), "http://c")]);
+        g.upsert(
+            vec![ep(Some("a2"), "http://a"), ep(Some("c"), "http://c")],
+            3,
+        );
+        assert_eq!(
+            g.endpoints,
+            [
+                ep(Some("a2"), "http://a"),
+                ep(None, "http://b"),
+                ep(Some("c"), "http://c")
+            ]
+        );
         assert_eq!((g.created_at, g.updated_at), (1, 3));
-        assert_eq!(g.remove(&[(Some("http://b".into()), None), (None, Some("c".into()))], 4), 2);
+        assert_eq!(
+            g.remove(
+                &[(Some("http://b".into()), None), (None, Some("c".into()))],
+                4
+            ),
+            2
+        );
         assert_eq!(g.endpoints, [ep(Some("a2"), "http://a")]);
         assert_eq!(g.remove(&[(None, None)], 5), 0);
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::Broker;
-use super::core::{CancelOutcome, Core};
+use super::core::{CancelOutcome, Core, Template};
 use crate::domain::dedup;
 use crate::domain::destination::Destination;
 use crate::domain::dlq::DlqEntry;
@@ -77,69 +77,56 @@ fn parse_message_id(id: &str) -> Result<MessageId> {
 
 impl Broker {
     pub fn publish(&self, user: UserId, req: PublishRequest) -> Result<PublishResult> {
-        let PublishRequest { destination, parsed, body, caller_ip, queue } = req;
+        let PublishRequest {
+            destination,
+            parsed,
+            body,
+            caller_ip,
+            queue,
+        } = req;
         let (target, is_group) = match destination {
             Destination::Url(url) => (url, false),
             Destination::Group(name) => (name, true),
             Destination::Api(name) => return Err(api_destination_error(&name, &parsed)),
         };
-        let dedup_key = parsed.dedup.as_ref().map(|d| dedup::key(d, &target, &body, &parsed.options.headers));
-        let queue: Option<Arc<str>> = queue.map(Into::into);
-        let result = self.with_core(|core, now, out| {
+        let dedup_key = parsed
+            .dedup
+            .as_ref()
+            .map(|d| dedup::key(d, &target, &body, &parsed.options.headers));
+        self.with_core(|core, now, out| {
             if let Some(key) = &dedup_key {
                 if let Some(published) = core.store.dedup_get(user, key, now) {
-                    return Ok(PublishResult { published, deduplicated: true });
+                    return Ok(PublishResult {
+                        published,
+                        deduplicated: true,
+                    });
                 }
             }
-            let topic: Option<Arc<str>> = is_group.then(|| target.as_str().into());
-            let endpoints: Vec<(Arc<str>, Option<Arc<str>>)> = match &topic {
-                None => vec![(target.as_str().into(), None)],
-                Some(name) => {
-                    let group = core
-                        .store
-                        .url_group(user, name)
-                        .ok_or_else(|| BrokerError::NotFound(format!("url group {name} not found")))?;
-                    if group.endpoints.is_empty() {
-                        return Err(BrokerError::Invalid(format!("url group {name} has no endpoints")));
-                    }
-                    group.endpoints.iter().map(|e| (e.url.clone(), e.name.clone())).collect()
-                }
+            let template = Template {
+                target: &target,
+                is_group,
+                options: &parsed.options,
+                body: &body,
+                caller_ip,
+                not_before: parsed.first_attempt_at(now),
+                queue: queue.map(Into::into),
+                schedule_id: None,
             };
-            let not_before = parsed.first_attempt_at(now);
-            let mut ids = Vec::with_capacity(endpoints.len());
-            for (url, endpoint_name) in endpoints {
-                let origin = (topic.is_some() || queue.is_some()).then(|| {
-                    Box::new(Origin {
-                        topic_name: topic.clone(),
-                        endpoint_name,
-                        queue_name: queue.clone(),
-                        ..Default::default()
-                    })
-                });
-                let spec = Arc::new(MessageSpec {
-                    id: MessageId::random(),
-                    url: Box::from(&*url),
-                    body: body.clone(),
-                    created_at: now,
-                    not_before,
-                    caller_ip,
-                    options: parsed.options.clone(),
-                    origin,
-                });
-                ids.push((spec.id, url));
-                tracing::info!(message_id = %spec.id, destination = %spec.url, user = user.info().name, "message accepted");
-                core.accept(user, spec, now, out);
-            }
-            let published = match topic {
-                None => Published::Message(ids[0].0),
-                Some(_) => Published::Fanout(ids),
+            let mut produced = core.produce(user, &template, now, out)?;
+            let published = if is_group {
+                Published::Fanout(produced)
+            } else {
+                Published::Message(produced.remove(0).0)
             };
             if let Some(key) = dedup_key {
-                core.store.dedup_put(user, key, now + dedup::WINDOW_MS, published.clone(), now);
+                core.store
+                    .dedup_put(user, key, now + dedup::WINDOW_MS, published.clone(), now);
             }
-            Ok(PublishResult { published, deduplicated: false })
-        })?;
-        Ok(result)
+            Ok(PublishResult {
+                published,
+                deduplicated: false,
+            })
+        })
     }
 
     pub fn message(&self, user: UserId, id: &str) -> Result<MessageView> {
@@ -157,7 +144,7 @@ impl Broker {
 
     pub fn cancel(&self, user: UserId, id: &str) -> Result<()> {
         let mid = parse_message_id(id)?;
-        match self.with_core(|core, now, _| core.cancel(user, mid, now)) {
+        match self.with_core(|core, now, out| core.cancel(user, mid, now, out)) {
             CancelOutcome::NotFound => {
                 Err(BrokerError::NotFound(format!("message {id} not found")))
             }
@@ -169,7 +156,7 @@ impl Broker {
     /// how many were cancelled by this call.
     pub fn cancel_many(&self, user: UserId, filter: &Filter) -> Result<usize> {
         let limit = filter.count.unwrap_or(usize::MAX);
-        Ok(self.with_core(|core, now, _| {
+        Ok(self.with_core(|core, now, out| {
             let ids: Vec<MessageId> = if filter.message_ids.is_empty() {
                 core.store.select_messages(
                     user,
@@ -189,7 +176,7 @@ impl Broker {
                     .collect()
             };
             ids.into_iter()
-                .filter(|id| core.cancel(user, *id, now) == CancelOutcome::Cancelled)
+                .filter(|id| core.cancel(user, *id, now, out) == CancelOutcome::Cancelled)
                 .count()
         }))
     }
@@ -218,7 +205,7 @@ impl Broker {
         count: usize,
     ) -> Result<Page<DlqEntry>> {
         let before = parse_cursor(filter.cursor.as_deref())?;
-        let retention = core.store_retention_cutoff(now);
+        let retention = core.dlq_cutoff(now);
         core.store.expire_dlq(user, retention);
         Ok(core.store.dlq_page(
             user,
@@ -241,7 +228,7 @@ impl Broker {
 
     pub fn dlq_get(&self, user: UserId, dlq_id: &str) -> Result<DlqEntry> {
         self.with_core(|core, now, _| {
-            let cutoff = core.store_retention_cutoff(now);
+            let cutoff = core.dlq_cutoff(now);
             core.store.expire_dlq(user, cutoff);
             core.store.dlq(user, dlq_id).cloned()
         })
@@ -346,7 +333,9 @@ impl Broker {
 /// Why an `api/<name>` destination cannot be published here.
 fn api_destination_error(name: &str, parsed: &Parsed) -> BrokerError {
     if name == "llm" && parsed.options.callback.is_none() {
-        return BrokerError::Invalid("api/llm requires an Upstash-Callback header to receive the completion".into());
+        return BrokerError::Invalid(
+            "api/llm requires an Upstash-Callback header to receive the completion".into(),
+        );
     }
     BrokerError::Invalid(format!(
         "api/{name} (Upstash-hosted APIs) is not available in the development server: publish to the provider's URL, e.g. an OpenAI-compatible server with the custom() provider"

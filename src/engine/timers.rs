@@ -1,10 +1,12 @@
 //! One min-heap of due times for everything that happens later: delayed first attempts,
 //! retries, cron ticks, rate-window rollovers. Entries are never removed early; whoever pops
-//! one checks it still applies (a cancelled message is simply gone from the store), which
-//! keeps cancel O(1) and the heap free of per-entry bookkeeping.
+//! one checks it still applies (a cancelled message is simply gone from the store, a
+//! rescheduled tick has another time), which keeps cancel O(1) and the heap free of
+//! per-entry bookkeeping.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use crate::ids::MessageId;
 use crate::users::UserId;
@@ -13,14 +15,10 @@ use crate::users::UserId;
 pub enum Wake {
     /// A message's first attempt or retry is due.
     Message(UserId, MessageId),
-    /// Something identified by a name is due: a schedule tick or a rate window.
-    Named(UserId, WakeKind, Box<str>),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum WakeKind {
-    Schedule,
-    RateWindow,
+    /// A schedule's cron tick.
+    Schedule(UserId, Arc<str>),
+    /// A flow-control key's rate window rolls over.
+    RateWindow(UserId, Arc<str>),
 }
 
 #[derive(Default)]
@@ -47,14 +45,6 @@ impl Timers {
         self.heap.pop().map(|Reverse((at, _, wake))| (at, wake))
     }
 
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-
     /// Frees the heap's spare capacity after a large backlog drained.
     pub fn compact(&mut self) {
         if self.heap.capacity() > 1024 && self.heap.len() < self.heap.capacity() / 8 {
@@ -74,13 +64,13 @@ mod tests {
         let b = MessageId::random();
         t.push(20, Wake::Message(UserId(0), a));
         t.push(10, Wake::Message(UserId(0), b));
-        t.push(10, Wake::Named(UserId(1), WakeKind::Schedule, "s".into()));
+        t.push(10, Wake::Schedule(UserId(1), "s".into()));
         assert_eq!(t.next_due(), Some(10));
         assert_eq!(t.pop_due(5), None);
         assert_eq!(t.pop_due(15), Some((10, Wake::Message(UserId(0), b))));
-        assert!(matches!(t.pop_due(15), Some((10, Wake::Named(..)))));
+        assert!(matches!(t.pop_due(15), Some((10, Wake::Schedule(..)))));
         assert_eq!(t.pop_due(15), None);
         assert_eq!(t.pop_due(20), Some((20, Wake::Message(UserId(0), a))));
-        assert!(t.is_empty());
+        assert_eq!(t.next_due(), None);
     }
 }

@@ -14,15 +14,27 @@ fn not_found(name: &str) -> BrokerError {
 
 impl Broker {
     /// Adds (or renames) endpoints, creating the group on first use.
-    pub fn add_endpoints(&self, user: UserId, name: &str, endpoints: Vec<(Option<String>, String)>) -> Result<()> {
+    pub fn add_endpoints(
+        &self,
+        user: UserId,
+        name: &str,
+        endpoints: Vec<(Option<String>, String)>,
+    ) -> Result<()> {
         validate_name(name, "url group name")?;
         if endpoints.is_empty() {
-            return Err(BrokerError::Invalid("endpoints must contain at least one {\"url\": ...}".into()));
+            return Err(BrokerError::Invalid(
+                "endpoints must contain at least one {\"url\": ...}".into(),
+            ));
         }
         let mut parsed = Vec::with_capacity(endpoints.len());
         for (endpoint_name, url) in endpoints {
-            validate_url(&url).map_err(|why| BrokerError::Invalid(format!("invalid endpoint url \"{url}\": {why}")))?;
-            parsed.push(Endpoint { name: endpoint_name.filter(|n| !n.is_empty()).map(Into::into), url: url.into() });
+            validate_url(&url).map_err(|why| {
+                BrokerError::Invalid(format!("invalid endpoint url \"{url}\": {why}"))
+            })?;
+            parsed.push(Endpoint {
+                name: endpoint_name.filter(|n| !n.is_empty()).map(Into::into),
+                url: url.into(),
+            });
         }
         let quota = self.config().quota.clone();
         self.with_core(|core, now, _| {
@@ -51,12 +63,23 @@ impl Broker {
     }
 
     /// Removes endpoints by URL or name; the group goes away with its last endpoint.
-    pub fn remove_endpoints(&self, user: UserId, name: &str, selectors: Vec<(Option<String>, Option<String>)>) -> Result<()> {
+    pub fn remove_endpoints(
+        &self,
+        user: UserId,
+        name: &str,
+        selectors: Vec<(Option<String>, Option<String>)>,
+    ) -> Result<()> {
         if selectors.iter().any(|(u, n)| u.is_none() && n.is_none()) {
-            return Err(BrokerError::Invalid("each endpoint to remove needs a url or a name".into()));
+            return Err(BrokerError::Invalid(
+                "each endpoint to remove needs a url or a name".into(),
+            ));
         }
         self.with_core(|core, now, _| {
-            let mut group = core.store.url_group(user, name).cloned().ok_or_else(|| not_found(name))?;
+            let mut group = core
+                .store
+                .url_group(user, name)
+                .cloned()
+                .ok_or_else(|| not_found(name))?;
             group.remove(&selectors, now);
             if group.endpoints.is_empty() {
                 core.store.remove_url_group(user, name);
@@ -68,11 +91,20 @@ impl Broker {
     }
 
     pub fn url_groups(&self, user: UserId) -> Vec<UrlGroup> {
-        self.lock().store.url_groups(user).into_iter().cloned().collect()
+        self.lock()
+            .store
+            .url_groups(user)
+            .into_iter()
+            .cloned()
+            .collect()
     }
 
     pub fn url_group(&self, user: UserId, name: &str) -> Result<UrlGroup> {
-        self.lock().store.url_group(user, name).cloned().ok_or_else(|| not_found(name))
+        self.lock()
+            .store
+            .url_group(user, name)
+            .cloned()
+            .ok_or_else(|| not_found(name))
     }
 
     /// Deleting a group that does not exist succeeds (SDK fixtures rely on it).
@@ -80,9 +112,18 @@ impl Broker {
         self.lock().store.remove_url_group(user, name);
     }
 
-    pub fn set_url_group_headers(&self, user: UserId, name: &str, headers: Vec<(String, String)>) -> Result<()> {
+    pub fn set_url_group_headers(
+        &self,
+        user: UserId,
+        name: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<()> {
         self.with_core(|core, now, _| {
-            let mut group = core.store.url_group(user, name).cloned().ok_or_else(|| not_found(name))?;
+            let mut group = core
+                .store
+                .url_group(user, name)
+                .cloned()
+                .ok_or_else(|| not_found(name))?;
             group.default_headers = headers;
             group.updated_at = now;
             core.store.put_url_group(user, group);
@@ -95,7 +136,12 @@ impl Broker {
         self.lock()
             .store
             .url_group(user, name)
-            .map(|g| g.default_headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect())
+            .map(|g| {
+                g.default_headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -37,18 +37,27 @@ fn text(v: &Value) -> String {
 
 /// Checks the shape of the whole batch before anything is published.
 fn parse_items(body: &[u8]) -> ApiResult<Vec<Item>> {
-    let json: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     let Value::Array(items) = json else {
-        return Err(ApiError::bad_request("the batch body must be a JSON array of messages"));
+        return Err(ApiError::bad_request(
+            "the batch body must be a JSON array of messages",
+        ));
     };
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let Value::Object(obj) = item else {
-            return Err(ApiError::bad_request(format!("batch item {i} must be an object")));
+            return Err(ApiError::bad_request(format!(
+                "batch item {i} must be an object"
+            )));
         };
         let destination = match obj.get("destination") {
             Some(Value::String(d)) if !d.is_empty() => d.clone(),
-            _ => return Err(ApiError::bad_request(format!("batch item {i}: destination is required"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "batch item {i}: destination is required"
+                )));
+            }
         };
         let mut headers = Vec::new();
         match obj.get("headers") {
@@ -56,13 +65,19 @@ fn parse_items(body: &[u8]) -> ApiResult<Vec<Item>> {
             Some(Value::Object(h)) => {
                 for (k, v) in h {
                     match v {
-                        Value::Array(values) => headers.extend(values.iter().map(|x| (k.to_ascii_lowercase(), text(x)))),
+                        Value::Array(values) => {
+                            headers.extend(values.iter().map(|x| (k.to_ascii_lowercase(), text(x))))
+                        }
                         Value::Null => {}
                         other => headers.push((k.to_ascii_lowercase(), text(other))),
                     }
                 }
             }
-            Some(_) => return Err(ApiError::bad_request(format!("batch item {i}: headers must be an object"))),
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "batch item {i}: headers must be an object"
+                )));
+            }
         }
         let body = match obj.get("body") {
             None | Some(Value::Null) => Bytes::new(),
@@ -72,9 +87,18 @@ fn parse_items(body: &[u8]) -> ApiResult<Vec<Item>> {
         let queue = match obj.get("queue") {
             None | Some(Value::Null) => None,
             Some(Value::String(q)) if !q.is_empty() => Some(q.clone()),
-            Some(_) => return Err(ApiError::bad_request(format!("batch item {i}: queue must be a queue name"))),
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "batch item {i}: queue must be a queue name"
+                )));
+            }
         };
-        out.push(Item { destination, headers, body, queue });
+        out.push(Item {
+            destination,
+            headers,
+            body,
+            queue,
+        });
     }
     Ok(out)
 }
@@ -84,9 +108,19 @@ fn publish_item(app: &AppState, user: UserId, item: Item, peer: SocketAddr) -> A
     if let Some(q) = &item.queue {
         validate_name(q, "queue name")?;
     }
-    let pairs = item.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+    let pairs = item
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
     let parsed = parse_for(app, user, &destination, pairs)?;
-    let request = PublishRequest { destination, parsed, body: item.body, caller_ip: caller_ip(peer), queue: item.queue };
+    let request = PublishRequest {
+        destination,
+        parsed,
+        body: item.body,
+        caller_ip: caller_ip(peer),
+        queue: item.queue,
+    };
     let result = app.broker.publish(user, request)?;
     Ok(published_json(&result.published, result.deduplicated))
 }
@@ -101,7 +135,9 @@ pub async fn batch(
     let items = parse_items(&body)?;
     let results: Vec<Value> = items
         .into_iter()
-        .map(|item| publish_item(&app, user, item, peer).unwrap_or_else(|e| json!({ "error": e.message })))
+        .map(|item| {
+            publish_item(&app, user, item, peer).unwrap_or_else(|e| json!({ "error": e.message }))
+        })
         .collect();
     Ok(Json(results).into_response())
 }

@@ -49,7 +49,12 @@ pub fn router(broker: Broker) -> Router {
         .route("/v2/publish/{*destination}", post(publish::publish))
         .route("/v2/batch", post(batch::batch))
         .route("/v2/topics", get(url_groups::list))
-        .route("/v2/topics/{name}", get(url_groups::get).delete(url_groups::delete).patch(url_groups::patch))
+        .route(
+            "/v2/topics/{name}",
+            get(url_groups::get)
+                .delete(url_groups::delete)
+                .patch(url_groups::patch),
+        )
         .route(
             "/v2/topics/{name}/endpoints",
             post(url_groups::add_endpoints).delete(url_groups::remove_endpoints),

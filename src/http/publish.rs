@@ -15,9 +15,9 @@ use super::auth::User;
 use super::error::{ApiError, ApiResult};
 use crate::domain::destination::{self, Destination, config_query_params};
 use crate::domain::options::{self, Pair, Parsed};
-use crate::users::UserId;
 use crate::engine::{PublishRequest, PublishResult};
 use crate::store::Published;
+use crate::users::UserId;
 
 /// The request body, copied out of hyper's read buffer so a stored message does not pin it.
 pub fn read_body(body: Result<Bytes, BytesRejection>, app: &AppState) -> ApiResult<Bytes> {
@@ -72,12 +72,23 @@ pub fn publish_request(
     let query_params = config_query_params(query);
     let pairs = config_pairs(headers, &query_params);
     let parsed = parse_for(app, user, &destination, pairs)?;
-    Ok(PublishRequest { destination, parsed, body, caller_ip: caller_ip(peer), queue })
+    Ok(PublishRequest {
+        destination,
+        parsed,
+        body,
+        caller_ip: caller_ip(peer),
+        queue,
+    })
 }
 
 /// Parses the configuration of a publish to `destination`; a URL group's default headers
 /// come after the request's own, so the request wins.
-pub fn parse_for(app: &AppState, user: UserId, destination: &Destination, pairs: Vec<Pair<'_>>) -> ApiResult<Parsed> {
+pub fn parse_for(
+    app: &AppState,
+    user: UserId,
+    destination: &Destination,
+    pairs: Vec<Pair<'_>>,
+) -> ApiResult<Parsed> {
     let defaults = match destination {
         Destination::Group(name) => app.broker.url_group_defaults(user, name),
         _ => Vec::new(),

@@ -95,5 +95,6 @@ fn merge(into: &mut Filter, from: Filter) {
 
 /// Parses a JSON request body; the error says what is wrong and where.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }

@@ -45,7 +45,14 @@ fn group_out(g: &UrlGroup) -> GroupOut<'_> {
         name: &g.name,
         created_at: g.created_at,
         updated_at: g.updated_at,
-        endpoints: g.endpoints.iter().map(|e| EndpointOut { name: e.name.as_deref(), url: &e.url }).collect(),
+        endpoints: g
+            .endpoints
+            .iter()
+            .map(|e| EndpointOut {
+                name: e.name.as_deref(),
+                url: &e.url,
+            })
+            .collect(),
     }
 }
 
@@ -58,10 +65,9 @@ pub async fn add_endpoints(
     let input: EndpointsIn = json_body(&body)?;
     let mut endpoints = Vec::with_capacity(input.endpoints.len());
     for (i, e) in input.endpoints.into_iter().enumerate() {
-        let url = e
-            .url
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| super::ApiError::bad_request(format!("endpoints[{i}].url is required")))?;
+        let url = e.url.filter(|u| !u.is_empty()).ok_or_else(|| {
+            super::ApiError::bad_request(format!("endpoints[{i}].url is required"))
+        })?;
         endpoints.push((e.name, url));
     }
     app.broker.add_endpoints(user, &name, endpoints)?;
@@ -75,7 +81,11 @@ pub async fn remove_endpoints(
     body: Bytes,
 ) -> ApiResult<Response> {
     let input: EndpointsIn = json_body(&body)?;
-    let selectors = input.endpoints.into_iter().map(|e| (e.url, e.name)).collect();
+    let selectors = input
+        .endpoints
+        .into_iter()
+        .map(|e| (e.url, e.name))
+        .collect();
     app.broker.remove_endpoints(user, &name, selectors)?;
     Ok(Json(json!({})).into_response())
 }
@@ -85,12 +95,20 @@ pub async fn list(State(app): State<AppState>, User(user): User) -> Response {
     Json(groups.iter().map(group_out).collect::<Vec<_>>()).into_response()
 }
 
-pub async fn get(State(app): State<AppState>, User(user): User, Path(name): Path<String>) -> ApiResult<Response> {
+pub async fn get(
+    State(app): State<AppState>,
+    User(user): User,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     let group = app.broker.url_group(user, &name)?;
     Ok(Json(group_out(&group)).into_response())
 }
 
-pub async fn delete(State(app): State<AppState>, User(user): User, Path(name): Path<String>) -> Response {
+pub async fn delete(
+    State(app): State<AppState>,
+    User(user): User,
+    Path(name): Path<String>,
+) -> Response {
     app.broker.delete_url_group(user, &name);
     Json(json!({})).into_response()
 }

@@ -7,6 +7,8 @@ use super::{LOG_RETENTION, Page, Published, SigningKeys, Store};
 use crate::domain::dlq::DlqEntry;
 use crate::domain::log::{LogDetail, LogEntry, LogState};
 use crate::domain::message::{Message, MessageSpec};
+use crate::domain::queue::QueueInfo;
+use crate::domain::schedule::Schedule;
 use crate::domain::url_group::UrlGroup;
 use crate::ids::MessageId;
 use crate::users::{USER_COUNT, UserId};
@@ -25,6 +27,8 @@ struct UserData {
     dlq_seq: u64,
     keys: Option<SigningKeys>,
     url_groups: BTreeMap<Arc<str>, UrlGroup>,
+    queues: BTreeMap<Arc<str>, QueueInfo>,
+    schedules: HashMap<Arc<str>, Schedule>,
     dedup: HashMap<String, (i64, Published)>,
     dedup_order: VecDeque<(i64, String)>,
 }
@@ -269,11 +273,53 @@ impl Store for MemoryStore {
     }
 
     fn put_url_group(&mut self, user: UserId, group: UrlGroup) {
-        self.u_mut(user).url_groups.insert(group.name.clone(), group);
+        self.u_mut(user)
+            .url_groups
+            .insert(group.name.clone(), group);
     }
 
     fn remove_url_group(&mut self, user: UserId, name: &str) -> Option<UrlGroup> {
         self.u_mut(user).url_groups.remove(name)
+    }
+
+    fn queue(&self, user: UserId, name: &str) -> Option<&QueueInfo> {
+        self.u(user).queues.get(name)
+    }
+
+    fn queues(&self, user: UserId) -> Vec<&QueueInfo> {
+        self.u(user).queues.values().collect()
+    }
+
+    fn put_queue(&mut self, user: UserId, queue: QueueInfo) {
+        self.u_mut(user).queues.insert(queue.name.clone(), queue);
+    }
+
+    fn remove_queue(&mut self, user: UserId, name: &str) -> Option<QueueInfo> {
+        self.u_mut(user).queues.remove(name)
+    }
+
+    fn schedule(&self, user: UserId, id: &str) -> Option<&Schedule> {
+        self.u(user).schedules.get(id)
+    }
+
+    fn schedule_mut(&mut self, user: UserId, id: &str) -> Option<&mut Schedule> {
+        self.u_mut(user).schedules.get_mut(id)
+    }
+
+    fn schedules(&self, user: UserId) -> Vec<&Schedule> {
+        let mut all: Vec<&Schedule> = self.u(user).schedules.values().collect();
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        all
+    }
+
+    fn put_schedule(&mut self, user: UserId, schedule: Schedule) {
+        self.u_mut(user)
+            .schedules
+            .insert(schedule.id.clone(), schedule);
+    }
+
+    fn remove_schedule(&mut self, user: UserId, id: &str) -> Option<Schedule> {
+        self.u_mut(user).schedules.remove(id)
     }
 
     fn dedup_get(&self, user: UserId, key: &str, now: i64) -> Option<Published> {

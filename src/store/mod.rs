@@ -15,6 +15,8 @@ pub use memory::MemoryStore;
 use crate::domain::dlq::DlqEntry;
 use crate::domain::log::{LogDetail, LogEntry, LogState};
 use crate::domain::message::{Message, MessageSpec};
+use crate::domain::queue::QueueInfo;
+use crate::domain::schedule::Schedule;
 use crate::domain::url_group::UrlGroup;
 use crate::ids::MessageId;
 use crate::users::UserId;
@@ -100,6 +102,19 @@ pub trait Store: Send {
     fn url_groups(&self, user: UserId) -> Vec<&UrlGroup>;
     fn put_url_group(&mut self, user: UserId, group: UrlGroup);
     fn remove_url_group(&mut self, user: UserId, name: &str) -> Option<UrlGroup>;
+
+    // Queues, listed by name.
+    fn queue(&self, user: UserId, name: &str) -> Option<&QueueInfo>;
+    fn queues(&self, user: UserId) -> Vec<&QueueInfo>;
+    fn put_queue(&mut self, user: UserId, queue: QueueInfo);
+    fn remove_queue(&mut self, user: UserId, name: &str) -> Option<QueueInfo>;
+
+    // Schedules, listed by creation.
+    fn schedule(&self, user: UserId, id: &str) -> Option<&Schedule>;
+    fn schedule_mut(&mut self, user: UserId, id: &str) -> Option<&mut Schedule>;
+    fn schedules(&self, user: UserId) -> Vec<&Schedule>;
+    fn put_schedule(&mut self, user: UserId, schedule: Schedule);
+    fn remove_schedule(&mut self, user: UserId, id: &str) -> Option<Schedule>;
 
     // Deduplication window.
     fn dedup_get(&self, user: UserId, key: &str, now: i64) -> Option<Published>;

@@ -1,6 +1,16 @@
 //! The broker's state machine: every decision about a message, made synchronously under one
-//! lock. It never performs I/O; it returns [`Dispatch`]es that the async shell (`mod.rs`)
+//! lock. It never performs I/O; it returns [`Dispatch`]es that the async shell (`engine`)
 //! turns into HTTP attempts, and takes their [`Attempt`] results back in [`Core::complete`].
+//!
+//! A message's path: [`Core::accept`] → (timer) → `ready` → the gates (queue order and
+//! parallelism, flow-control key, host slot; `gates.rs`) → `start` → attempt → `complete` →
+//! delivered / retry (timer again) / failed (DLQ) → `finish`.
+
+mod admin;
+mod gates;
+mod produce;
+
+pub use produce::Template;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -8,12 +18,13 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::domain::attempt::{Verdict, judge, status_error};
 use crate::domain::callback;
-use crate::domain::destination::host_key;
 use crate::domain::dlq::DlqEntry;
+use crate::domain::flow_control::FlowState;
 use crate::domain::log::{LogDetail, LogState};
 use crate::domain::message::{
-    CallbackTarget, Message, MessageSpec, Origin, Phase, Response, Trigger,
+    CallbackTarget, Gate, Message, MessageSpec, Origin, Phase, Response, Trigger,
 };
+use crate::domain::schedule::TickState;
 use crate::engine::timers::{Timers, Wake};
 use crate::ids::MessageId;
 use crate::store::Store;
@@ -53,11 +64,52 @@ struct HostGate {
     waiting: VecDeque<(UserId, MessageId)>,
 }
 
+/// A queue slot held by a started message until it and its callbacks are finished.
+#[derive(Default)]
+struct Slot {
+    open_children: u32,
+    done: bool,
+}
+
+/// Scheduling state of one queue (its definition lives in the store).
+#[derive(Default)]
+struct QueueRuntime {
+    /// Enqueued, not started yet, in order (cancelled ones are skipped lazily).
+    pending: VecDeque<MessageId>,
+    /// How many of `pending` are live.
+    waiting: usize,
+    active: HashMap<MessageId, Slot>,
+    /// The message handed to the gates that has not started yet: the next one waits for it,
+    /// so starts happen in enqueue order.
+    blocked_on: Option<MessageId>,
+    /// Retries that came due while the queue was paused.
+    paused_retries: Vec<MessageId>,
+}
+
+#[derive(Default)]
+struct UserRuntime {
+    queues: HashMap<Arc<str>, QueueRuntime>,
+    flows: HashMap<Arc<str>, FlowState>,
+    /// Messages parked on each flow-control key, in arrival order.
+    flow_waitlists: HashMap<Arc<str>, VecDeque<MessageId>>,
+    /// The rate-window wake-up already planned for each key.
+    rate_wakes: HashMap<Arc<str>, i64>,
+    in_flight: u32,
+}
+
+/// How a message ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Delivered,
+    Failed,
+    Canceled,
+}
+
 pub struct Core {
     pub store: Box<dyn Store>,
     timers: Timers,
     hosts: HashMap<Box<str>, HostGate>,
-    in_flight: [u32; USER_COUNT],
+    users: [UserRuntime; USER_COUNT],
     config: Arc<Config>,
 }
 
@@ -67,25 +119,29 @@ impl Core {
             store,
             timers: Timers::default(),
             hosts: HashMap::new(),
-            in_flight: [0; USER_COUNT],
+            users: Default::default(),
             config,
         }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     pub fn next_due(&self) -> Option<i64> {
         self.timers.next_due()
     }
 
+    pub fn in_flight(&self, user: UserId) -> u32 {
+        self.users[user.index()].in_flight
+    }
+
     /// DLQ entries created before this time have expired.
-    pub fn store_retention_cutoff(&self, now: i64) -> i64 {
+    pub fn dlq_cutoff(&self, now: i64) -> i64 {
         now - self.config.quota.dlq_retention_ms
     }
 
-    pub fn in_flight(&self, user: UserId) -> u32 {
-        self.in_flight[user.index()]
-    }
-
-    /// Stores a new message, logs CREATED, and starts it if it is due.
+    /// Stores a new message, logs CREATED, and hands it on if it is due.
     pub fn accept(
         &mut self,
         user: UserId,
@@ -103,11 +159,26 @@ impl Core {
         });
         self.store
             .append_log(user, now, LogState::Created, spec.clone(), detail);
+        if let Some(fc) = spec.flow_control() {
+            self.flow_mut(user, &fc.key, now).add(fc);
+        }
+        let queue = spec.origin().queue_name.clone();
         self.store.insert_message(user, Message::new(spec));
-        if at <= now {
-            self.ready(user, id, now, out);
-        } else {
+        if at > now {
             self.timers.push(at, Wake::Message(user, id));
+        }
+        match queue {
+            Some(q) => {
+                let rt = self.users[user.index()]
+                    .queues
+                    .entry(q.clone())
+                    .or_default();
+                rt.pending.push_back(id);
+                rt.waiting += 1;
+                self.pump_queue(user, &q, now, out);
+            }
+            None if at <= now => self.ready(user, id, now, out),
+            None => {}
         }
     }
 
@@ -129,75 +200,11 @@ impl Core {
                         self.ready(user, id, now, out);
                     }
                 }
-                Wake::Named(..) => {}
+                Wake::Schedule(user, id) => self.tick(user, &id, at, now, out),
+                Wake::RateWindow(user, key) => self.rate_window_rolled(user, &key, now, out),
             }
         }
         true
-    }
-
-    /// A due message asks for a delivery slot.
-    fn ready(&mut self, user: UserId, id: MessageId, now: i64, out: &mut Vec<Dispatch>) {
-        let Some(msg) = self.store.message_mut(user, id) else {
-            return;
-        };
-        let host = host_key(&msg.spec.url);
-        let gate = match self.hosts.get_mut(host) {
-            Some(g) => g,
-            None => self.hosts.entry(host.into()).or_default(),
-        };
-        if gate.in_flight >= self.config.host_concurrency {
-            msg.phase = Phase::Parked;
-            gate.waiting.push_back((user, id));
-            return;
-        }
-        gate.in_flight += 1;
-        self.start(user, id, now, out);
-    }
-
-    fn start(&mut self, user: UserId, id: MessageId, now: i64, out: &mut Vec<Dispatch>) {
-        let Some(msg) = self.store.message_mut(user, id) else {
-            return;
-        };
-        msg.phase = Phase::InFlight;
-        let spec = msg.spec.clone();
-        let retried = msg.retried;
-        self.store
-            .append_log(user, now, LogState::Active, spec.clone(), None);
-        self.in_flight[user.index()] += 1;
-        let timeout_ms = spec
-            .options
-            .timeout_ms
-            .unwrap_or(self.config.quota.max_timeout_ms);
-        out.push(Dispatch {
-            user,
-            spec,
-            retried,
-            signing_key: self.store.signing_keys(user).current,
-            timeout_ms,
-        });
-    }
-
-    /// Frees the host slot of a finished attempt and hands it to the next parked message.
-    fn release_host(&mut self, url: &str, now: i64, out: &mut Vec<Dispatch>) {
-        let host = host_key(url);
-        let Some(gate) = self.hosts.get_mut(host) else {
-            return;
-        };
-        gate.in_flight = gate.in_flight.saturating_sub(1);
-        while let Some((user, id)) = gate.waiting.pop_front() {
-            let parked = self
-                .store
-                .message(user, id)
-                .is_some_and(|m| m.phase == Phase::Parked);
-            if parked {
-                gate.in_flight += 1;
-                self.start(user, id, now, out);
-                return;
-            }
-        }
-        if gate.in_flight == 0 && self.hosts.len() > 256 {
-            self.hosts.remove(host);
-        }
     }
 
     /// Applies the result of an attempt started by `dispatch`.
@@ -209,9 +216,7 @@ impl Core {
         out: &mut Vec<Dispatch>,
     ) {
         let (user, spec) = (dispatch.user, &dispatch.spec);
-        self.release_host(&spec.url, now, out);
-        let slot = &mut self.in_flight[user.index()];
-        *slot = slot.saturating_sub(1);
+        self.attempt_ended(user, spec, now, out);
         let Some(msg) = self.store.message_mut(user, spec.id) else {
             return;
         };
@@ -222,10 +227,10 @@ impl Core {
             let delivered = response
                 .as_ref()
                 .is_some_and(|r| (200..300).contains(&r.status));
-            let state = if delivered {
-                LogState::Delivered
+            let (state, end) = if delivered {
+                (LogState::Delivered, End::Delivered)
             } else {
-                LogState::Canceled
+                (LogState::Canceled, End::Canceled)
             };
             let detail = LogDetail {
                 response: response.clone(),
@@ -233,7 +238,7 @@ impl Core {
             };
             self.store
                 .append_log(user, now, state, spec.clone(), Some(Arc::new(detail)));
-            self.finish(user, spec, now);
+            self.finish(user, spec, end, now, out);
             return;
         }
         let verdict = judge(spec, retried, response.as_deref(), now);
@@ -256,7 +261,8 @@ impl Core {
                     spec.clone(),
                     Some(Arc::new(detail)),
                 );
-                self.finish(user, spec, now);
+                self.callback(user, spec, retried, response.as_deref(), None, now, out);
+                self.finish(user, spec, End::Delivered, now, out);
             }
             Verdict::Retry { at } => {
                 let detail = LogDetail {
@@ -287,6 +293,7 @@ impl Core {
                     msg.phase = Phase::Waiting { at };
                 }
                 self.timers.push(at, Wake::Message(user, spec.id));
+                self.callback(user, spec, retried, response.as_deref(), None, now, out);
             }
             Verdict::Failed { .. } => {
                 let detail = Arc::new(LogDetail {
@@ -304,80 +311,61 @@ impl Core {
                 self.store
                     .append_log(user, now, LogState::Failed, spec.clone(), Some(detail));
                 let dlq_id = self.store.next_dlq_id(user, now);
-                self.store
-                    .expire_dlq(user, now - self.config.quota.dlq_retention_ms);
-                self.store.insert_dlq(
+                let cutoff = self.dlq_cutoff(now);
+                self.store.expire_dlq(user, cutoff);
+                let entry = DlqEntry {
+                    dlq_id: dlq_id.clone(),
+                    created_at: now,
+                    spec: spec.clone(),
+                    retried,
+                    response: response.clone().unwrap_or_default(),
+                    error,
+                };
+                self.store.insert_dlq(user, entry);
+                self.callback(user, spec, retried, response.as_deref(), None, now, out);
+                self.callback(
                     user,
-                    DlqEntry {
-                        dlq_id: dlq_id.clone(),
-                        created_at: now,
-                        spec: spec.clone(),
-                        retried,
-                        response: response.clone().unwrap_or_default(),
-                        error,
-                    },
+                    spec,
+                    retried,
+                    response.as_deref(),
+                    Some(&dlq_id),
+                    now,
+                    out,
                 );
-                if let Some(target) = &spec.options.callback {
-                    let trigger = Trigger::Callback { source: spec.id };
-                    self.callback(
-                        user,
-                        spec,
-                        target,
-                        retried,
-                        response.as_deref(),
-                        None,
-                        trigger,
-                        now,
-                        out,
-                    );
-                }
-                if let Some(target) = &spec.options.failure_callback {
-                    let trigger = Trigger::FailureCallback { source: spec.id };
-                    self.callback(
-                        user,
-                        spec,
-                        target,
-                        retried,
-                        response.as_deref(),
-                        Some(&dlq_id),
-                        trigger,
-                        now,
-                        out,
-                    );
-                }
-                self.finish(user, spec, now);
-                return;
+                self.finish(user, spec, End::Failed, now, out);
             }
-        }
-        if let Some(target) = &spec.options.callback {
-            let trigger = Trigger::Callback { source: spec.id };
-            self.callback(
-                user,
-                spec,
-                target,
-                retried,
-                response.as_deref(),
-                None,
-                trigger,
-                now,
-                out,
-            );
         }
     }
 
+    /// Publishes the callback (or, with a `dlq_id`, the failure callback) of an attempt.
     #[allow(clippy::too_many_arguments)]
     fn callback(
         &mut self,
         user: UserId,
         source: &Arc<MessageSpec>,
-        target: &CallbackTarget,
         retried: u32,
         response: Option<&Response>,
         dlq_id: Option<&str>,
-        trigger: Trigger,
         now: i64,
         out: &mut Vec<Dispatch>,
     ) {
+        let (target, trigger): (&CallbackTarget, Trigger) = match dlq_id {
+            None => match &source.options.callback {
+                Some(t) => (t, Trigger::Callback { source: source.id }),
+                None => return,
+            },
+            Some(_) => match &source.options.failure_callback {
+                Some(t) => (t, Trigger::FailureCallback { source: source.id }),
+                None => return,
+            },
+        };
+        // A queued message keeps its slot until its callbacks are done too.
+        let slot_owner = source.queue_name().and_then(|q| {
+            let rt = self.users[user.index()].queues.get_mut(q)?;
+            let slot = rt.active.get_mut(&source.id)?;
+            slot.open_children += 1;
+            Some((Arc::<str>::from(q), source.id))
+        });
         let body = callback::body(source, retried, response, dlq_id);
         let spec = Arc::new(MessageSpec {
             id: MessageId::random(),
@@ -389,24 +377,62 @@ impl Core {
             options: target.options.clone(),
             origin: Some(Box::new(Origin {
                 trigger: Some(trigger),
+                slot_owner,
                 ..Default::default()
             })),
         });
         self.accept(user, spec, now, out);
     }
 
-    /// A message reached a terminal state: it leaves the store but stays readable a while.
-    fn finish(&mut self, user: UserId, spec: &Arc<MessageSpec>, now: i64) {
+    /// A message reached a terminal state: it leaves the store (staying readable a while) and
+    /// gives back what it held.
+    fn finish(
+        &mut self,
+        user: UserId,
+        spec: &Arc<MessageSpec>,
+        end: End,
+        now: i64,
+        out: &mut Vec<Dispatch>,
+    ) {
         self.store.remove_message(user, spec.id);
         self.store.remember_finished(
             user,
             spec.clone(),
             now + self.config.finished_message_grace_ms,
         );
+        if let Some(fc) = spec.flow_control() {
+            if let Some(state) = self.users[user.index()].flows.get_mut(&*fc.key) {
+                state.remove(fc);
+            }
+        }
+        if let Some(q) = spec.queue_name() {
+            self.slot_done(user, q, spec.id, true, now, out);
+        }
+        if let Some((q, owner)) = spec.origin().slot_owner.clone() {
+            self.slot_done(user, &q, owner, false, now, out);
+        }
+        if let Some(schedule_id) = &spec.origin().schedule_id {
+            if let Some(s) = self.store.schedule_mut(user, schedule_id) {
+                s.settle(
+                    spec.id,
+                    if end == End::Delivered {
+                        TickState::Success
+                    } else {
+                        TickState::Fail
+                    },
+                );
+            }
+        }
     }
 
     /// Cancels a message: at once if it is waiting, after its attempt if it is in flight.
-    pub fn cancel(&mut self, user: UserId, id: MessageId, now: i64) -> CancelOutcome {
+    pub fn cancel(
+        &mut self,
+        user: UserId,
+        id: MessageId,
+        now: i64,
+        out: &mut Vec<Dispatch>,
+    ) -> CancelOutcome {
         let Some(msg) = self.store.message_mut(user, id) else {
             return CancelOutcome::NotFound;
         };
@@ -414,15 +440,18 @@ impl Core {
             return CancelOutcome::AlreadyRequested;
         }
         let spec = msg.spec.clone();
-        let in_flight = msg.phase == Phase::InFlight;
+        let phase = msg.phase;
+        let in_flight = phase == Phase::InFlight;
         msg.cancel_requested = in_flight;
         self.store
             .append_log(user, now, LogState::CancelRequested, spec.clone(), None);
-        if !in_flight {
-            self.store
-                .append_log(user, now, LogState::Canceled, spec.clone(), None);
-            self.finish(user, &spec, now);
+        if in_flight {
+            return CancelOutcome::Cancelled;
         }
+        self.unpark(user, &spec, phase);
+        self.store
+            .append_log(user, now, LogState::Canceled, spec.clone(), None);
+        self.finish(user, &spec, End::Canceled, now, out);
         CancelOutcome::Cancelled
     }
 }

@@ -1,0 +1,352 @@
+//! The gates between "due" and "started": queue order and parallelism, the flow-control key's
+//! pause/parallelism/rate, and the per-host delivery slots. A message blocked by a gate is
+//! parked in that gate's FIFO waitlist and retried when the gate opens; nothing is polled.
+
+use std::sync::Arc;
+
+use super::{Core, Dispatch, QueueRuntime};
+use crate::domain::destination::host_key;
+use crate::domain::flow_control::{Blocked, FlowState};
+use crate::domain::log::LogState;
+use crate::domain::message::{Gate, MessageSpec, Phase};
+use crate::engine::timers::Wake;
+use crate::ids::MessageId;
+use crate::users::UserId;
+
+impl Core {
+    pub(super) fn flow_mut(&mut self, user: UserId, key: &str, now: i64) -> &mut FlowState {
+        let flows = &mut self.users[user.index()].flows;
+        if !flows.contains_key(key) {
+            let key: Arc<str> = key.into();
+            flows.insert(key.clone(), FlowState::new(key, now));
+        }
+        // Inserted just above when missing.
+        flows.get_mut(key).expect("flow state exists")
+    }
+
+    fn queue_rt(&mut self, user: UserId, name: &str) -> Option<&mut QueueRuntime> {
+        self.users[user.index()].queues.get_mut(name)
+    }
+
+    /// A message became due (first attempt or retry).
+    pub(super) fn ready(&mut self, user: UserId, id: MessageId, now: i64, out: &mut Vec<Dispatch>) {
+        let Some(msg) = self.store.message(user, id) else {
+            return;
+        };
+        let spec = msg.spec.clone();
+        if let Some(q) = spec.queue_name() {
+            let paused = self.store.queue(user, q).is_some_and(|i| i.paused);
+            let Some(rt) = self.queue_rt(user, q) else {
+                return;
+            };
+            if !rt.active.contains_key(&id) {
+                // A first attempt: the queue decides when it is its turn.
+                self.pump_queue(user, q, now, out);
+                return;
+            }
+            if paused {
+                rt.paused_retries.push(id);
+                self.park(user, id, Gate::QueuePaused);
+                return;
+            }
+        }
+        self.try_gates(user, &spec, now, out);
+    }
+
+    fn park(&mut self, user: UserId, id: MessageId, gate: Gate) {
+        if let Some(m) = self.store.message_mut(user, id) {
+            m.phase = Phase::Parked(gate);
+        }
+    }
+
+    /// Starts the message if its flow-control key and its host both have room; otherwise
+    /// parks it at the first gate that is closed.
+    pub(super) fn try_gates(
+        &mut self,
+        user: UserId,
+        spec: &Arc<MessageSpec>,
+        now: i64,
+        out: &mut Vec<Dispatch>,
+    ) {
+        let id = spec.id;
+        if let Some(fc) = spec.flow_control() {
+            let state = self.flow_mut(user, &fc.key, now);
+            if let Err(blocked) = state.check(now) {
+                state.waiting += 1;
+                let wake = match blocked {
+                    Blocked::Until(at) => Some(at),
+                    Blocked::UntilReleased => None,
+                };
+                self.flow_waitlist(user, &fc.key).push_back(id);
+                if let Some(at) = wake {
+                    self.schedule_rate_wake(user, &fc.key, at);
+                }
+                self.park(user, id, Gate::Flow);
+                return;
+            }
+        }
+        let limit = self.config.host_concurrency;
+        let host = host_key(&spec.url);
+        let gate = match self.hosts.get_mut(host) {
+            Some(g) => g,
+            None => self.hosts.entry(host.into()).or_default(),
+        };
+        if gate.in_flight >= limit {
+            gate.waiting.push_back((user, id));
+            self.park(user, id, Gate::Host);
+            return;
+        }
+        gate.in_flight += 1;
+        if let Some(fc) = spec.flow_control() {
+            self.flow_mut(user, &fc.key, now).started();
+        }
+        self.start(user, id, now, out);
+    }
+
+    fn flow_waitlist(
+        &mut self,
+        user: UserId,
+        key: &str,
+    ) -> &mut std::collections::VecDeque<MessageId> {
+        self.users[user.index()]
+            .flow_waitlists
+            .entry(Arc::from(key))
+            .or_default()
+    }
+
+    fn schedule_rate_wake(&mut self, user: UserId, key: &Arc<str>, at: i64) {
+        let pending = &mut self.users[user.index()].rate_wakes;
+        if pending.get(&**key) != Some(&at) {
+            pending.insert(key.clone(), at);
+            self.timers.push(at, Wake::RateWindow(user, key.clone()));
+        }
+    }
+
+    pub(super) fn rate_window_rolled(
+        &mut self,
+        user: UserId,
+        key: &str,
+        now: i64,
+        out: &mut Vec<Dispatch>,
+    ) {
+        self.users[user.index()].rate_wakes.remove(key);
+        self.pump_flow(user, key, now, out);
+    }
+
+    fn start(&mut self, user: UserId, id: MessageId, now: i64, out: &mut Vec<Dispatch>) {
+        let Some(msg) = self.store.message_mut(user, id) else {
+            return;
+        };
+        msg.phase = Phase::InFlight;
+        let spec = msg.spec.clone();
+        let retried = msg.retried;
+        self.store
+            .append_log(user, now, LogState::Active, spec.clone(), None);
+        self.users[user.index()].in_flight += 1;
+        if let Some(q) = spec.queue_name() {
+            if let Some(rt) = self.queue_rt(user, q) {
+                if rt.blocked_on == Some(id) {
+                    rt.blocked_on = None;
+                }
+            }
+        }
+        let timeout_ms = spec
+            .options
+            .timeout_ms
+            .unwrap_or(self.config.quota.max_timeout_ms);
+        out.push(Dispatch {
+            user,
+            spec,
+            retried,
+            signing_key: self.store.signing_keys(user).current,
+            timeout_ms,
+        });
+    }
+
+    /// An attempt returned: its host slot and flow-control slot go to whoever waits.
+    pub(super) fn attempt_ended(
+        &mut self,
+        user: UserId,
+        spec: &Arc<MessageSpec>,
+        now: i64,
+        out: &mut Vec<Dispatch>,
+    ) {
+        let rt = &mut self.users[user.index()];
+        rt.in_flight = rt.in_flight.saturating_sub(1);
+        if let Some(fc) = spec.flow_control() {
+            if let Some(state) = rt.flows.get_mut(&*fc.key) {
+                state.finished();
+            }
+        }
+        let host = host_key(&spec.url);
+        if let Some(gate) = self.hosts.get_mut(host) {
+            gate.in_flight = gate.in_flight.saturating_sub(1);
+        }
+        self.pump_host(host, now, out);
+        if let Some(fc) = spec.flow_control() {
+            self.pump_flow(user, &fc.key, now, out);
+        }
+    }
+
+    /// Hands free host slots to the messages parked for them, in order.
+    fn pump_host(&mut self, host: &str, now: i64, out: &mut Vec<Dispatch>) {
+        loop {
+            let limit = self.config.host_concurrency;
+            let Some(gate) = self.hosts.get_mut(host) else {
+                return;
+            };
+            if gate.in_flight >= limit {
+                return;
+            }
+            let Some((user, id)) = gate.waiting.pop_front() else {
+                if gate.in_flight == 0 && self.hosts.len() > 256 {
+                    self.hosts.remove(host);
+                }
+                return;
+            };
+            let parked = self
+                .store
+                .message(user, id)
+                .filter(|m| m.phase == Phase::Parked(Gate::Host));
+            if let Some(m) = parked {
+                let spec = m.spec.clone();
+                self.try_gates(user, &spec, now, out);
+            }
+        }
+    }
+
+    /// Lets messages waiting on a flow-control key through while its limits allow.
+    pub(super) fn pump_flow(&mut self, user: UserId, key: &str, now: i64, out: &mut Vec<Dispatch>) {
+        loop {
+            let Some(&front) = self.users[user.index()]
+                .flow_waitlists
+                .get(key)
+                .and_then(|w| w.front())
+            else {
+                return;
+            };
+            let parked = self
+                .store
+                .message(user, front)
+                .filter(|m| m.phase == Phase::Parked(Gate::Flow))
+                .map(|m| m.spec.clone());
+            let Some(spec) = parked else {
+                self.flow_waitlist(user, key).pop_front();
+                continue;
+            };
+            let state = self.flow_mut(user, key, now);
+            match state.check(now) {
+                Err(Blocked::Until(at)) => {
+                    let key = state.key.clone();
+                    self.schedule_rate_wake(user, &key, at);
+                    return;
+                }
+                Err(Blocked::UntilReleased) => return,
+                Ok(()) => {
+                    state.waiting = state.waiting.saturating_sub(1);
+                    self.flow_waitlist(user, key).pop_front();
+                    self.try_gates(user, &spec, now, out);
+                }
+            }
+        }
+    }
+
+    /// Starts the queue's next messages, in order, while it has free slots.
+    pub(super) fn pump_queue(
+        &mut self,
+        user: UserId,
+        name: &str,
+        now: i64,
+        out: &mut Vec<Dispatch>,
+    ) {
+        loop {
+            let Some(info) = self.store.queue(user, name) else {
+                return;
+            };
+            if info.paused {
+                return;
+            }
+            let parallelism = info.parallelism as usize;
+            let Some(rt) = self.users[user.index()].queues.get_mut(name) else {
+                return;
+            };
+            if rt.blocked_on.is_some() || rt.active.len() >= parallelism {
+                return;
+            }
+            let Some(&front) = rt.pending.front() else {
+                return;
+            };
+            let Some(msg) = self.store.message(user, front) else {
+                rt.pending.pop_front();
+                continue;
+            };
+            if matches!(msg.phase, Phase::Waiting { at } if at > now) {
+                // The head is not due yet; its timer calls `ready`, which pumps again.
+                return;
+            }
+            let spec = msg.spec.clone();
+            rt.pending.pop_front();
+            rt.waiting = rt.waiting.saturating_sub(1);
+            rt.active.insert(front, Default::default());
+            rt.blocked_on = Some(front);
+            self.try_gates(user, &spec, now, out);
+        }
+    }
+
+    /// A queued message (`owner == true`) or one of its callbacks finished; the queue slot is
+    /// free once both are.
+    pub(super) fn slot_done(
+        &mut self,
+        user: UserId,
+        queue: &str,
+        id: MessageId,
+        owner: bool,
+        now: i64,
+        out: &mut Vec<Dispatch>,
+    ) {
+        let Some(rt) = self.queue_rt(user, queue) else {
+            return;
+        };
+        let Some(slot) = rt.active.get_mut(&id) else {
+            return;
+        };
+        if owner {
+            slot.done = true;
+        } else {
+            slot.open_children = slot.open_children.saturating_sub(1);
+        }
+        if slot.done && slot.open_children == 0 {
+            rt.active.remove(&id);
+            if rt.blocked_on == Some(id) {
+                rt.blocked_on = None;
+            }
+            rt.paused_retries.retain(|m| *m != id);
+            self.pump_queue(user, queue, now, out);
+        }
+    }
+
+    /// A waiting message is being cancelled: forget it in the counters of what it waited for.
+    pub(super) fn unpark(&mut self, user: UserId, spec: &MessageSpec, phase: Phase) {
+        match phase {
+            Phase::Parked(Gate::Flow) => {
+                if let Some(state) = spec
+                    .flow_control()
+                    .and_then(|fc| self.users[user.index()].flows.get_mut(&*fc.key))
+                {
+                    state.waiting = state.waiting.saturating_sub(1);
+                }
+            }
+            Phase::Waiting { .. } => {
+                if let Some(rt) = spec
+                    .queue_name()
+                    .and_then(|q| self.users[user.index()].queues.get_mut(q))
+                {
+                    if !rt.active.contains_key(&spec.id) {
+                        rt.waiting = rt.waiting.saturating_sub(1);
+                    }
+                }
+            }
+            Phase::Parked(Gate::Host) | Phase::Parked(Gate::QueuePaused) | Phase::InFlight => {}
+        }
+    }
+}
