@@ -4,7 +4,10 @@
 
 mod core;
 mod delivery;
+mod flow_control;
 mod ops;
+mod queues;
+mod schedules;
 mod timers;
 mod url_groups;
 
@@ -16,8 +19,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use self::core::FlowView;
 pub use self::core::{Attempt, CancelOutcome, Dispatch};
 pub use self::ops::{BrokerError, MessageView, PublishRequest, PublishResult};
+pub use self::queues::QueueView;
+pub use self::schedules::ScheduleRequest;
 pub use delivery::request_headers;
 
 use self::core::Core;

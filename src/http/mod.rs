@@ -6,11 +6,14 @@ mod batch;
 mod dev;
 mod dlq;
 mod error;
+mod flow_control;
 mod keys;
 mod logs;
 mod messages;
 mod publish;
 mod query;
+mod queues;
+mod schedules;
 mod url_groups;
 mod views;
 
@@ -47,7 +50,40 @@ pub fn router(broker: Broker) -> Router {
         .route("/v2/publish", post(publish::publish))
         .route("/v2/publish/", post(publish::publish))
         .route("/v2/publish/{*destination}", post(publish::publish))
+        .route("/v2/enqueue/{queue}/{*destination}", post(queues::enqueue))
         .route("/v2/batch", post(batch::batch))
+        .route("/v2/queues", get(queues::list).post(queues::upsert))
+        .route("/v2/queues/{name}", get(queues::get).delete(queues::delete))
+        .route("/v2/queues/{name}/pause", post(queues::pause))
+        .route("/v2/queues/{name}/resume", post(queues::resume))
+        .route("/v2/schedules", get(schedules::list))
+        // One catch-all: a destination URL may itself end in "/pause", so the handlers tell
+        // `{id}`, `{id}/pause|resume` and `{destination}` apart.
+        .route(
+            "/v2/schedules/{*rest}",
+            get(schedules::get)
+                .delete(schedules::delete)
+                .post(schedules::create)
+                .patch(schedules::toggle),
+        )
+        .route("/v2/flowControl", get(flow_control::list))
+        .route("/v2/flowControl/{key}", get(flow_control::get))
+        .route("/v2/flowControl/{key}/pause", post(flow_control::pause))
+        .route("/v2/flowControl/{key}/resume", post(flow_control::resume))
+        .route("/v2/flowControl/{key}/pin", post(flow_control::pin))
+        .route("/v2/flowControl/{key}/unpin", post(flow_control::unpin))
+        .route(
+            "/v2/flowControl/{key}/resetRate",
+            post(flow_control::reset_rate),
+        )
+        .route(
+            "/v2/flowControl/{key}/reset",
+            post(flow_control::reset_rate),
+        )
+        .route(
+            "/v2/globalParallelism",
+            get(flow_control::global_parallelism),
+        )
         .route("/v2/topics", get(url_groups::list))
         .route(
             "/v2/topics/{name}",

@@ -14,6 +14,7 @@ use crate::domain::dlq::DlqEntry;
 use crate::domain::header_list::HeaderList;
 use crate::domain::log::LogEntry;
 use crate::domain::message::{MessageSpec, Redaction, Response};
+use crate::domain::schedule::Schedule;
 
 fn redacted(value: &[u8]) -> String {
     let digest = Sha256::digest(value);
@@ -226,6 +227,97 @@ impl Serialize for DlqJson<'_> {
         put_response(&mut map, &e.response, true)?;
         if let Some(err) = &e.error {
             map.serialize_entry("error", err)?;
+        }
+        map.end()
+    }
+}
+
+pub struct ScheduleJson<'a>(pub &'a Schedule);
+
+impl Serialize for ScheduleJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let sc = self.0;
+        let o = &sc.options;
+        let redact = Some(&o.redact);
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("scheduleId", &*sc.id)?;
+        map.serialize_entry("cron", &sc.cron.source)?;
+        map.serialize_entry("destination", &*sc.destination)?;
+        map.serialize_entry("createdAt", &sc.created_at)?;
+        map.serialize_entry("method", o.method.as_str())?;
+        map.serialize_entry(
+            "header",
+            &Headers {
+                list: &o.headers,
+                redact,
+            },
+        )?;
+        put_body(&mut map, "body", &sc.body, o.redact.body)?;
+        map.serialize_entry("retries", &o.retries)?;
+        if let Some(expr) = &o.retry_delay {
+            map.serialize_entry("retryDelayExpression", expr.source())?;
+        }
+        if sc.delay_ms > 0 {
+            map.serialize_entry("delay", &(sc.delay_ms / 1000))?;
+        }
+        if let Some(t) = o.timeout_ms {
+            map.serialize_entry("timeout", &(t / 1000))?;
+        }
+        if let Some(cb) = &o.callback {
+            map.serialize_entry("callback", &*cb.url)?;
+            map.serialize_entry(
+                "callbackHeader",
+                &Headers {
+                    list: &cb.options.headers,
+                    redact,
+                },
+            )?;
+        }
+        if let Some(cb) = &o.failure_callback {
+            map.serialize_entry("failureCallback", &*cb.url)?;
+            map.serialize_entry(
+                "failureCallbackHeader",
+                &Headers {
+                    list: &cb.options.headers,
+                    redact,
+                },
+            )?;
+        }
+        let ip = sc.caller_ip.to_string();
+        map.serialize_entry("callerIP", &ip)?;
+        map.serialize_entry("callerIp", &ip)?;
+        map.serialize_entry("isPaused", &sc.paused)?;
+        if let Some(q) = &sc.queue {
+            map.serialize_entry("queueName", &**q)?;
+        }
+        if let Some(fc) = &o.flow_control {
+            map.serialize_entry("flowControlKey", &*fc.key)?;
+            if let Some(p) = fc.parallelism {
+                map.serialize_entry("parallelism", &p)?;
+            }
+            if let Some(r) = fc.rate {
+                map.serialize_entry("rate", &r)?;
+            }
+            map.serialize_entry("period", &fc.period_s)?;
+        }
+        if let Some(first) = o.label() {
+            map.serialize_entry("label", first)?;
+            map.serialize_entry("labels", &o.labels)?;
+        }
+        if let Some(t) = sc.last_schedule_time {
+            map.serialize_entry("lastScheduleTime", &t)?;
+        }
+        if let Some(t) = sc.next_schedule_time {
+            map.serialize_entry("nextScheduleTime", &t)?;
+        }
+        let states: serde_json::Map<String, serde_json::Value> = sc
+            .last_states
+            .iter()
+            .map(|(id, st)| (id.to_string(), st.as_str().into()))
+            .collect();
+        map.serialize_entry("lastScheduleStates", &states)?;
+        if let Some(e) = &sc.error {
+            map.serialize_entry("error", e)?;
         }
         map.end()
     }

@@ -10,6 +10,7 @@ mod admin;
 mod gates;
 mod produce;
 
+pub use admin::FlowView;
 pub use produce::Template;
 
 use std::collections::{HashMap, VecDeque};
@@ -22,7 +23,7 @@ use crate::domain::dlq::DlqEntry;
 use crate::domain::flow_control::FlowState;
 use crate::domain::log::{LogDetail, LogState};
 use crate::domain::message::{
-    CallbackTarget, Gate, Message, MessageSpec, Origin, Phase, Response, Trigger,
+    CallbackTarget, Message, MessageSpec, Origin, Phase, Response, Trigger,
 };
 use crate::domain::schedule::TickState;
 use crate::engine::timers::{Timers, Wake};
@@ -122,10 +123,6 @@ impl Core {
             users: Default::default(),
             config,
         }
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 
     pub fn next_due(&self) -> Option<i64> {

@@ -1,0 +1,43 @@
+//! Flow-control keys: inspection, pause/resume, pinning, rate reset.
+
+use super::Broker;
+use super::core::FlowView;
+use super::ops::BrokerError;
+use crate::domain::flow_control::FlowState;
+use crate::users::UserId;
+
+type Result<T> = std::result::Result<T, BrokerError>;
+
+impl Broker {
+    pub fn flow_controls(&self, user: UserId, search: Option<&str>) -> Vec<FlowView> {
+        let now = self.clock().now_ms();
+        let core = self.lock();
+        core.flow_keys(user)
+            .iter()
+            .filter(|k| search.is_none_or(|s| k.contains(s)))
+            .filter_map(|k| core.flow_view(user, k, now))
+            .collect()
+    }
+
+    pub fn flow_control(&self, user: UserId, key: &str) -> Result<FlowView> {
+        let now = self.clock().now_ms();
+        self.lock()
+            .flow_view(user, key, now)
+            .ok_or_else(|| BrokerError::NotFound(format!("flow control key {key} not found")))
+    }
+
+    /// Changes a key's state (creating it if unknown) and releases what the change allows.
+    pub fn update_flow_control(
+        &self,
+        user: UserId,
+        key: &str,
+        change: impl FnOnce(&mut FlowState, i64),
+    ) {
+        self.with_core(|core, now, out| core.update_flow(user, key, now, out, |s| change(s, now)));
+    }
+
+    /// (parallelismMax, parallelismCount) of the user.
+    pub fn global_parallelism(&self, user: UserId) -> (u32, u32) {
+        (self.config().quota.global_parallelism, self.in_flight(user))
+    }
+}
