@@ -141,12 +141,12 @@ impl FlowState {
         if self.parallelism_max().is_some_and(|p| self.in_flight >= p) {
             return Err(Blocked::UntilReleased);
         }
-        if let Some((rate, period)) = self.rate_max() {
-            if self.rate_count >= rate {
-                return Err(Blocked::Until(
-                    self.window_start + period.max(1) as i64 * 1000,
-                ));
-            }
+        if let Some((rate, period)) = self.rate_max()
+            && self.rate_count >= rate
+        {
+            return Err(Blocked::Until(
+                self.window_start + period.max(1) as i64 * 1000,
+            ));
         }
         Ok(())
     }
@@ -195,11 +195,9 @@ impl FlowState {
         } else if self.pinned_parallelism.is_some() {
             p = self.pinned_parallelism;
         }
-        if rate {
-            if let Some((v, per)) = self.pinned_rate.take() {
-                r = Some(v);
-                period = per;
-            }
+        if rate && let Some((v, per)) = self.pinned_rate.take() {
+            r = Some(v);
+            period = per;
         }
         if parallelism || rate {
             self.sticky = Some((p, r, period));

@@ -94,13 +94,13 @@ impl Broker {
             .as_ref()
             .map(|d| dedup::key(d, &target, &body, &parsed.options.headers));
         self.with_core(|core, now, out| {
-            if let Some(key) = &dedup_key {
-                if let Some(published) = core.store.dedup_get(user, key, now) {
-                    return Ok(PublishResult {
-                        published,
-                        deduplicated: true,
-                    });
-                }
+            if let Some(key) = &dedup_key
+                && let Some(published) = core.store.dedup_get(user, key, now)
+            {
+                return Ok(PublishResult {
+                    published,
+                    deduplicated: true,
+                });
             }
             let template = Template {
                 target: &target,

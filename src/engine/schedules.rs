@@ -79,11 +79,10 @@ impl Broker {
         });
         let quota = self.config().quota.clone();
         self.with_core(|core, now, _| {
-            if let Some(key) = &dedup_key {
-                if let Some(Published::Schedule(existing)) = core.store.dedup_get(user, key, now) {
+            if let Some(key) = &dedup_key
+                && let Some(Published::Schedule(existing)) = core.store.dedup_get(user, key, now) {
                     return Ok((existing, true));
                 }
-            }
             if is_group && core.store.url_group(user, &target).is_none() {
                 return Err(BrokerError::NotFound(format!("url group {target} not found")));
             }

@@ -143,12 +143,11 @@ impl Core {
         self.store
             .append_log(user, now, LogState::Active, spec.clone(), None);
         self.users[user.index()].in_flight += 1;
-        if let Some(q) = spec.queue_name() {
-            if let Some(rt) = self.queue_rt(user, q) {
-                if rt.blocked_on == Some(id) {
-                    rt.blocked_on = None;
-                }
-            }
+        if let Some(q) = spec.queue_name()
+            && let Some(rt) = self.queue_rt(user, q)
+            && rt.blocked_on == Some(id)
+        {
+            rt.blocked_on = None;
         }
         let timeout_ms = spec
             .options
@@ -173,10 +172,10 @@ impl Core {
     ) {
         let rt = &mut self.users[user.index()];
         rt.in_flight = rt.in_flight.saturating_sub(1);
-        if let Some(fc) = spec.flow_control() {
-            if let Some(state) = rt.flows.get_mut(&*fc.key) {
-                state.finished();
-            }
+        if let Some(fc) = spec.flow_control()
+            && let Some(state) = rt.flows.get_mut(&*fc.key)
+        {
+            state.finished();
         }
         let host = host_key(&spec.url);
         if let Some(gate) = self.hosts.get_mut(host) {
@@ -340,10 +339,9 @@ impl Core {
                 if let Some(rt) = spec
                     .queue_name()
                     .and_then(|q| self.users[user.index()].queues.get_mut(q))
+                    && !rt.active.contains_key(&spec.id)
                 {
-                    if !rt.active.contains_key(&spec.id) {
-                        rt.waiting = rt.waiting.saturating_sub(1);
-                    }
+                    rt.waiting = rt.waiting.saturating_sub(1);
                 }
             }
             Phase::Parked(Gate::Host) | Phase::Parked(Gate::QueuePaused) | Phase::InFlight => {}

@@ -397,10 +397,10 @@ impl Core {
             spec.clone(),
             now + self.config.finished_message_grace_ms,
         );
-        if let Some(fc) = spec.flow_control() {
-            if let Some(state) = self.users[user.index()].flows.get_mut(&*fc.key) {
-                state.remove(fc);
-            }
+        if let Some(fc) = spec.flow_control()
+            && let Some(state) = self.users[user.index()].flows.get_mut(&*fc.key)
+        {
+            state.remove(fc);
         }
         if let Some(q) = spec.queue_name() {
             self.slot_done(user, q, spec.id, true, now, out);
@@ -408,17 +408,17 @@ impl Core {
         if let Some((q, owner)) = spec.origin().slot_owner.clone() {
             self.slot_done(user, &q, owner, false, now, out);
         }
-        if let Some(schedule_id) = &spec.origin().schedule_id {
-            if let Some(s) = self.store.schedule_mut(user, schedule_id) {
-                s.settle(
-                    spec.id,
-                    if end == End::Delivered {
-                        TickState::Success
-                    } else {
-                        TickState::Fail
-                    },
-                );
-            }
+        if let Some(schedule_id) = &spec.origin().schedule_id
+            && let Some(s) = self.store.schedule_mut(user, schedule_id)
+        {
+            s.settle(
+                spec.id,
+                if end == End::Delivered {
+                    TickState::Success
+                } else {
+                    TickState::Fail
+                },
+            );
         }
     }
 
