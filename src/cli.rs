@@ -48,7 +48,13 @@ fn parse_quota(s: &str) -> Result<QuotaKind, String> {
 const LONG_FLAGS: [&str; 5] = ["port", "quota", "clock-control", "help", "version"];
 
 /// Rewrites `-port`, `-port=1` into `--port`, `--port=1`; everything else is left alone.
+/// A repeated program name is dropped, so the documented `docker run IMAGE qstash dev`
+/// works with `ENTRYPOINT ["qstash"]`.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut args: Vec<String> = args.into_iter().collect();
+    if args.get(1).map(String::as_str) == Some("qstash") {
+        args.remove(1);
+    }
     args.into_iter()
         .map(|arg| {
             let Some(rest) = arg.strip_prefix('-') else {
@@ -113,6 +119,11 @@ mod tests {
         assert_eq!(port(&["qstash", "dev", "-port=8082"]), 8082);
         assert_eq!(port(&["qstash", "dev", "--port", "8083"]), 8083);
         assert_eq!(port(&["qstash", "dev", "--port=8084"]), 8084);
+    }
+
+    #[test]
+    fn docker_style_repeated_program_name() {
+        assert_eq!(port(&["qstash", "qstash", "dev", "-port", "9000"]), 9000);
     }
 
     #[test]
