@@ -300,6 +300,9 @@ impl Broker {
             for entry in page.items {
                 let (options, at) =
                     options::with_overrides(&entry.spec.options, overrides, &quota, now)?;
+                if let Some(q) = entry.spec.queue_name() {
+                    core.ensure_queue(user, q, now)?;
+                }
                 core.store.remove_dlq(user, &entry.dlq_id);
                 let spec = republished(&entry.spec, options, now, at);
                 ids.push(spec.id);
