@@ -7,8 +7,7 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -16,7 +15,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
-use super::publish::{caller_ip, parse_for, published_json, read_body};
+use super::publish::{Incoming, caller_ip, parse_for, published_json};
 use crate::domain::destination::{self, validate_name};
 use crate::engine::PublishRequest;
 use crate::users::UserId;
@@ -128,11 +127,10 @@ fn publish_item(app: &AppState, user: UserId, item: Item, peer: SocketAddr) -> A
 pub async fn batch(
     State(app): State<AppState>,
     User(user): User,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Bytes, BytesRejection>,
+    req: Incoming,
 ) -> ApiResult<Response> {
-    let body = read_body(body, &app)?;
-    let items = parse_items(&body)?;
+    let peer = req.peer;
+    let items = parse_items(&req.body)?;
     let results: Vec<Value> = items
         .into_iter()
         .map(|item| {

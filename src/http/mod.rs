@@ -44,7 +44,8 @@ async fn method_not_allowed() -> ApiError {
 
 pub fn router(broker: Broker) -> Router {
     let config = broker.config().clone();
-    // Room for the largest allowed message; anything bigger is answered 413 by `read_body`.
+    // Room for the largest allowed message; publish-like routes check the size themselves
+    // (`publish::Incoming`) to answer 413 in the API's error shape.
     let body_limit = DefaultBodyLimit::max(config.quota.max_message_size);
     let mut app = Router::new()
         .route("/v2/publish", post(publish::publish))

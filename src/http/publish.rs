@@ -3,8 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -19,24 +18,68 @@ use crate::engine::{PublishRequest, PublishResult};
 use crate::store::Published;
 use crate::users::UserId;
 
-/// The request body, copied out of hyper's read buffer so a stored message does not pin it.
-pub fn read_body(body: Result<Bytes, BytesRejection>, app: &AppState) -> ApiResult<Bytes> {
-    match body {
-        Ok(b) => Ok(Bytes::copy_from_slice(&b)),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            let quota = &app.broker.config().quota;
-            Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "message body too large: the {} quota allows at most {} per message",
-                    quota.kind,
-                    quota.max_message_size_text()
-                ),
-            ))
+/// A publish-like request taken apart without copying its headers: the peer address, the
+/// raw target, the headers, and the body copied out of hyper's read buffer (so a stored
+/// message does not pin that buffer).
+pub struct Incoming {
+    pub peer: SocketAddr,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+fn too_large(app: &AppState) -> ApiError {
+    let quota = &app.broker.config().quota;
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "message body too large: the {} quota allows at most {} per message",
+            quota.kind,
+            quota.max_message_size_text()
+        ),
+    )
+}
+
+impl FromRequest<AppState> for Incoming {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let limit = app.broker.config().quota.max_message_size;
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large(app));
         }
-        Err(rejection) => Err(ApiError::bad_request(format!(
-            "could not read the request body: {rejection}"
-        ))),
+        let body = match axum::body::to_bytes(body, limit).await {
+            Ok(b) => Bytes::copy_from_slice(&b),
+            Err(e) => {
+                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+                while let Some(s) = source {
+                    if s.is::<http_body_util::LengthLimitError>() {
+                        return Err(too_large(app));
+                    }
+                    source = s.source();
+                }
+                return Err(ApiError::bad_request(format!(
+                    "could not read the request body: {e}"
+                )));
+            }
+        };
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        Ok(Self {
+            peer,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        })
     }
 }
 
@@ -119,6 +162,11 @@ pub fn published_json(published: &Published, deduplicated: bool) -> Value {
 }
 
 pub fn published_response(result: PublishResult) -> Response {
+    if let (Published::Message(id), false) = (&result.published, result.deduplicated) {
+        // The hot path: skip building a JSON tree for one field.
+        let body = format!("{{\"messageId\":\"{id}\"}}");
+        return ([(http::header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
     let status = if result.deduplicated {
         StatusCode::ACCEPTED
     } else {
@@ -134,17 +182,23 @@ pub fn published_response(result: PublishResult) -> Response {
 pub async fn publish(
     State(app): State<AppState>,
     User(user): User,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: Incoming,
 ) -> ApiResult<Response> {
-    let body = read_body(body, &app)?;
-    let raw = uri
+    let raw = req
+        .uri
         .path()
         .strip_prefix("/v2/publish")
         .unwrap_or("")
         .trim_start_matches('/');
-    let request = publish_request(&app, user, raw, uri.query(), &headers, body, peer, None)?;
+    let request = publish_request(
+        &app,
+        user,
+        raw,
+        req.uri.query(),
+        &req.headers,
+        req.body,
+        req.peer,
+        None,
+    )?;
     Ok(published_response(app.broker.publish(user, request)?))
 }

@@ -1,11 +1,7 @@
 //! Queues: upsert, list, get, delete, pause/resume, and `POST /v2/enqueue/{queue}/{destination}`.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -14,7 +10,7 @@ use serde_json::json;
 use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
-use super::publish::{publish_request, published_response, read_body};
+use super::publish::{Incoming, publish_request, published_response};
 use super::query::json_body;
 use crate::domain::destination::validate_name;
 use crate::engine::QueueView;
@@ -107,12 +103,14 @@ pub async fn resume(
 pub async fn enqueue(
     State(app): State<AppState>,
     User(user): User,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: Incoming,
 ) -> ApiResult<Response> {
-    let body = read_body(body, &app)?;
+    let Incoming {
+        peer,
+        uri,
+        headers,
+        body,
+    } = req;
     let rest = uri.path().strip_prefix("/v2/enqueue/").unwrap_or("");
     let (queue, destination) = rest.split_once('/').unwrap_or((rest, ""));
     validate_name(queue, "queue name")?;

@@ -1,20 +1,15 @@
 //! Schedules. `POST /v2/schedules/{destination}` creates; `{id}/pause|resume` (POST, or PATCH
 //! as both SDKs send) toggle; `GET`/`DELETE /v2/schedules/{id}`.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde_json::json;
 
 use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
-use super::publish::{caller_ip, config_pairs, parse_for, read_body};
+use super::publish::{Incoming, caller_ip, config_pairs, parse_for};
 use super::views::ScheduleJson;
 use crate::domain::destination::{self, config_query_params};
 use crate::engine::ScheduleRequest;
@@ -22,12 +17,14 @@ use crate::engine::ScheduleRequest;
 pub async fn create(
     State(app): State<AppState>,
     User(user): User,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: Incoming,
 ) -> ApiResult<Response> {
-    let body = read_body(body, &app)?;
+    let Incoming {
+        peer,
+        uri,
+        headers,
+        body,
+    } = req;
     let raw = uri
         .path()
         .strip_prefix("/v2/schedules")
