@@ -153,9 +153,11 @@ impl Broker {
     }
 
     /// Cancels the selected unfinished messages (all of them when nothing selects); returns
-    /// how many were cancelled by this call.
+    /// how many were cancelled by this call. `count` is ignored: the JS SDK's
+    /// `cancel({all: true})` sends `count=100` once and expects everything cancelled (older
+    /// SDKs loop until 0, which works too).
     pub fn cancel_many(&self, user: UserId, filter: &Filter) -> Result<usize> {
-        let limit = filter.count.unwrap_or(usize::MAX);
+        let limit = usize::MAX;
         Ok(self.with_core(|core, now, out| {
             let ids: Vec<MessageId> = if filter.message_ids.is_empty() {
                 core.store.select_messages(
