@@ -61,7 +61,7 @@ export async function waitUntil(fn, { timeout = WAIT_TIMEOUT_MS, interval = 25, 
 // ------------------------------------------------------------------------------------------
 
 const running = new Set();
-process.on("exit", () => {
+function killAll() {
   for (const child of running) {
     try {
       child.kill("SIGKILL");
@@ -69,7 +69,15 @@ process.on("exit", () => {
       // already gone
     }
   }
-});
+  running.clear();
+}
+process.on("exit", killAll);
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(1);
+  });
+}
 
 /**
  * Spawns `$QSTASH_BIN dev -port 0 -clock-control`, waits (bounded) for the readiness line and
