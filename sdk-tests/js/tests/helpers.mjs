@@ -237,6 +237,7 @@ export async function waitForState(client, messageId, state, { times = 1, timeou
 export async function startReceiver({
   currentSigningKey = USERS.default.currentSigningKey,
   nextSigningKey = USERS.default.nextSigningKey,
+  host = "127.0.0.1", // the host name put in rx.url (the socket is always bound to 127.0.0.1)
 } = {}) {
   const requests = [];
   const scripts = new Map();
@@ -290,7 +291,7 @@ export async function startReceiver({
   const { port } = server.address();
 
   const rx = {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     requests,
     keys,
     /** Sets the signing keys used to verify from now on (after a rotation). */
