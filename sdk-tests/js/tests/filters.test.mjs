@@ -72,6 +72,79 @@ describe("messages.cancel with filters", () => {
   });
 });
 
+describe("bulk cancel of many messages", () => {
+  // @upstash/qstash 2.12.0 sends `count=100` with cancel({all: true}) and cancel({filter}) but
+  // makes ONE request: its docs say "A filter-based cancel (including `all: true`) processes all
+  // matching pending messages in one call. The legacy `count` option is ignored by the server
+  // ... no batching loop is needed". A server that caps the cancel at `count` leaves the rest
+  // pending, and they get delivered.
+  test("cancel({all: true}) with more than 100 pending messages cancels all of them in one call", async () => {
+    const c = server.client(USERS.testUser1);
+    try {
+      const ids = [];
+      for (let i = 0; i < 130; i++) {
+        ids.push((await c.publish({ url: `${rx.url}/never-${i}`, body: "x", delay: 600 })).messageId);
+      }
+      const result = await c.messages.cancel({ all: true });
+      const left = await c.messages.cancel({ all: true });
+      assert.deepEqual(
+        { first: result.cancelled, second: left.cancelled },
+        { first: 130, second: 0 },
+        "all 130 pending messages must be cancelled by the first call",
+      );
+    } finally {
+      // Whatever the outcome, leave nothing pending for the tests that follow.
+      for (let i = 0; i < 5; i++) if ((await c.messages.cancel({ all: true })).cancelled === 0) break;
+    }
+  });
+});
+
+describe("dlq bulk actions with count and cursor", () => {
+  test("dlq.delete({all: true, count}) and dlq.retry({all: true, count}) page with a cursor until it is undefined", async () => {
+    const user = USERS.testUser3;
+    const c = server.client(user);
+    const own = await startReceiver(user);
+    try {
+      const path = uniquePath("dlq-cursor");
+      for (let i = 0; i < 5; i++) await failNow(c, own, path);
+
+      let deleted = 0;
+      let cursor;
+      let calls = 0;
+      do {
+        const res = await c.dlq.delete({ all: true, count: 2, cursor });
+        calls += 1;
+        assert.ok(calls <= 10, "the cursor loop must end");
+        assert.ok(res.deleted <= 2, `count: 2 caps each call, got ${res.deleted}`);
+        deleted += res.deleted;
+        cursor = res.cursor;
+      } while (cursor);
+      assert.equal(deleted, 5);
+      assert.equal((await c.dlq.listMessages()).messages.length, 0);
+
+      for (let i = 0; i < 3; i++) await failNow(c, own, path);
+      const retried = [];
+      cursor = undefined;
+      calls = 0;
+      do {
+        const res = await c.dlq.retry({ all: true, count: 2, cursor });
+        calls += 1;
+        assert.ok(calls <= 10, "the cursor loop must end");
+        assert.ok(res.responses.length <= 2);
+        retried.push(...res.responses.map((r) => r.messageId));
+        cursor = res.cursor;
+      } while (cursor);
+      assert.equal(retried.length, 3);
+      assert.equal(new Set(retried).size, 3);
+      for (const id of retried) await waitForState(c, id, "DELIVERED");
+      assert.equal((await c.dlq.listMessages()).messages.length, 0);
+      own.assertAllVerified();
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe("logs with filters", () => {
   test("several labels are OR-ed", async () => {
     const l1 = unique("lbl-a");
