@@ -4,6 +4,7 @@
 
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import http from "node:http";
 import { QstashError } from "@upstash/qstash";
 import { messageStates, startReceiver, startServer, uniquePath, waitForState } from "./helpers.mjs";
@@ -85,6 +86,60 @@ describe("destination URLs", () => {
     assert.equal(got.body.length, body.length);
     assert.equal(got.body, body);
     assert.equal(got.verifyError, undefined);
+  });
+});
+
+describe("bodies and metadata", () => {
+  test("a non-UTF-8 body is delivered byte for byte, shown as bodyBase64, and signed over the raw bytes", async () => {
+    const raw = await startReceiver();
+    try {
+      const path = uniquePath("binary");
+      const bytes = Uint8Array.from([0xff, 0xfe, 0x00, 0x80, 0x41]);
+      const { messageId } = await client.publish({
+        url: raw.url + path,
+        body: bytes,
+        headers: { "Content-Type": "application/octet-stream" },
+        delay: 60,
+      });
+      const message = await client.messages.get(messageId);
+      assert.equal(message.bodyBase64, Buffer.from(bytes).toString("base64"));
+      assert.equal(message.body, undefined);
+      await server.advance("70s");
+      const [got] = await raw.waitFor(path, 1);
+      assert.deepEqual([...got.rawBody], [...bytes]);
+      // Receiver.verify takes a string body, so check the body claim directly.
+      const claims = JSON.parse(Buffer.from(got.signature.split(".")[1], "base64url").toString());
+      const digest = createHash("sha256").update(bytes).digest("base64url");
+      assert.equal(claims.body.replace(/=+$/, ""), digest);
+      assert.equal(claims.sub, got.url);
+      assert.equal(claims.iss, "Upstash");
+    } finally {
+      await raw.close();
+    }
+  });
+
+  test("the publisher's IP is reported as callerIP and sent as Upstash-Caller-Ip", async () => {
+    const path = uniquePath("caller-ip");
+    const { messageId } = await client.publish({ url: rx.url + path, body: "ip", delay: 30 });
+    const message = await client.messages.get(messageId);
+    assert.equal(message.callerIP ?? message.callerIp, "127.0.0.1");
+    await server.advance("40s");
+    const [got] = await rx.waitFor(path, 1);
+    assert.equal(got.headers["upstash-caller-ip"], "127.0.0.1");
+  });
+
+  test("log entries carry the body and, on ERROR, the response body, both base64", async () => {
+    const path = uniquePath("log-bodies");
+    rx.script(path, { status: 500, body: "the error body" });
+    const { messageId } = await client.publish({ url: rx.url + path, body: "the request body", retries: 0 });
+    await waitForState(client, messageId, "FAILED");
+    const { logs } = await client.logs({ filter: { messageId } });
+    for (const entry of logs) {
+      assert.equal(Buffer.from(entry.body, "base64").toString(), "the request body", `body of ${entry.state}`);
+    }
+    const error = logs.find((l) => l.state === "ERROR");
+    assert.equal(error.responseStatus, 500);
+    assert.equal(Buffer.from(error.responseBody, "base64").toString(), "the error body");
   });
 });
 

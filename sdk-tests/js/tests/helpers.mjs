@@ -248,7 +248,8 @@ export async function startReceiver({
     const chunks = [];
     req.on("data", (chunk) => chunks.push(chunk));
     req.on("end", async () => {
-      const body = Buffer.concat(chunks).toString("utf8");
+      const rawBody = Buffer.concat(chunks);
+      const body = rawBody.toString("utf8");
       const calledUrl = `${rx.url}${req.url}`;
       const path = req.url.split("?")[0];
       const signature = req.headers["upstash-signature"];
@@ -273,6 +274,7 @@ export async function startReceiver({
         url: calledUrl,
         headers: req.headers,
         body,
+        rawBody,
         signature,
         verifyError,
         reply,
