@@ -265,6 +265,7 @@ class Delivery:
     url: str
     headers: Dict[str, str]  # lower-cased names
     body: str
+    raw_body: bytes
     signature: Optional[str]
     verify_error: Optional[str]
 
@@ -288,7 +289,7 @@ class Rx:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                body = raw.decode("utf-8")
+                body = raw.decode("utf-8", errors="replace")
                 called = rx.url + self.path
                 path = urllib.parse.urlsplit(self.path).path
                 signature = self.headers.get("Upstash-Signature")
@@ -313,6 +314,7 @@ class Rx:
                             url=called,
                             headers={k.lower(): v for k, v in self.headers.items()},
                             body=body,
+                            raw_body=raw,
                             signature=signature,
                             verify_error=verify_error,
                         )
