@@ -3,7 +3,7 @@
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { QstashError } from "@upstash/qstash";
-import { startReceiver, startServer, uniquePath, waitForState } from "./helpers.mjs";
+import { USERS, startReceiver, startServer, uniquePath, waitForState } from "./helpers.mjs";
 
 let server;
 let rx;
@@ -137,6 +137,33 @@ describe("logs", () => {
       ["CREATED"],
     );
     assert.equal(last.cursor, undefined);
+  });
+
+  test("the default page holds 100 entries; count may go up to 1000", async () => {
+    // testUser2 has no other traffic in this file, so its totals are exact.
+    const user = USERS.testUser2;
+    const c = server.client(user);
+    const own = await startReceiver(user);
+    try {
+      const path = uniquePath("page-size");
+      const ids = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => c.publish({ url: `${own.url}${path}?i=${i}`, body: `${i}` })),
+      );
+      await own.waitFor(path, 40);
+      for (const { messageId } of ids) await waitForState(c, messageId, "DELIVERED");
+      const firstPage = await c.logs();
+      assert.equal(firstPage.logs.length, 100);
+      assert.equal(typeof firstPage.cursor, "string");
+      const rest = await c.logs({ cursor: firstPage.cursor });
+      assert.equal(rest.logs.length, 20);
+      assert.equal(rest.cursor, undefined);
+      const all = await c.logs({ count: 1000 });
+      assert.equal(all.logs.length, 120);
+      assert.equal(all.cursor, undefined);
+      own.assertAllVerified();
+    } finally {
+      await own.close();
+    }
   });
 
   test("a query that matches nothing returns an empty list and no cursor", async () => {

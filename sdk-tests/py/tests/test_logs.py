@@ -5,7 +5,7 @@ import pytest
 from qstash.errors import QStashError
 from qstash.log import LogState
 
-from support import is_status, unique_path, wait_for_state
+from support import is_status, make_rx, unique_path, wait_for_state
 
 
 def publish_delivered(client, url, body):
@@ -135,3 +135,27 @@ def test_wrong_token_is_401(server):
     with pytest.raises(QStashError) as info:
         bad.log.list()
     assert is_status(info.value, 401), str(info.value)
+
+
+def test_default_page_size_and_count_up_to_1000(server):
+    # testUser2 has no other traffic in this module, so its totals are exact.
+    client = server.client("testUser2")
+    own = make_rx("testUser2")
+    try:
+        path = unique_path("page-size")
+        ids = [client.message.publish(url=f"{own.url}{path}?i={i}", body=str(i)).message_id for i in range(40)]
+        own.wait_for(path, 40)
+        for message_id in ids:
+            wait_for_state(client, message_id, "DELIVERED")
+        first = client.log.list()
+        assert len(first.logs) == 100
+        assert first.cursor is not None
+        rest = client.log.list(cursor=first.cursor)
+        assert len(rest.logs) == 20
+        assert rest.cursor is None
+        everything = client.log.list(count=1000)
+        assert len(everything.logs) == 120
+        assert everything.cursor is None
+        own.assert_all_verified()
+    finally:
+        own.close()
