@@ -232,12 +232,12 @@ describe("many messages", () => {
 describe("parallel deliveries", () => {
   test("a slow endpoint does not serialize deliveries: 3 slow messages are all in flight at once", async () => {
     const path = uniquePath("parallel");
-    rx.script(path, { delayMs: 2000 }, { delayMs: 2000 }, { delayMs: 2000 });
+    rx.script(path, { delayMs: 3000 }, { delayMs: 3000 }, { delayMs: 3000 });
     const started = Date.now();
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push((await client.publish({ url: rx.url + path, body: `${i}` })).messageId);
-    const got = await rx.waitFor(path, 3, { timeout: 1800 });
-    assert.ok(got[2].at - started < 1800, "all three requests arrived before the first answer");
+    const got = await rx.waitFor(path, 3, { timeout: 2800 });
+    assert.ok(got[2].at - started < 2800, "all three requests arrived before the first answer");
     for (const id of ids) await waitForState(client, id, "DELIVERED");
   });
 });
