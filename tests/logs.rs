@@ -12,7 +12,10 @@ use serde_json::Value;
 const HOUR: (&str, &str) = ("Upstash-Delay", "1h");
 
 fn states(entries: &[Value]) -> Vec<&str> {
-    entries.iter().map(|e| e["state"].as_str().unwrap()).collect()
+    entries
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect()
 }
 
 fn ids(entries: &[Value]) -> Vec<&str> {
@@ -39,7 +42,9 @@ async fn walk(server: &TestServer, path: &str, query: &str, count: usize) -> Vec
         match json.get("cursor") {
             None => return pages,
             Some(c) => {
-                let c = c.as_str().unwrap_or_else(|| panic!("cursor not a string: {c}"));
+                let c = c
+                    .as_str()
+                    .unwrap_or_else(|| panic!("cursor not a string: {c}"));
                 assert!(!c.is_empty(), "an empty cursor makes Python loop forever");
                 cursor = Some(c.to_string());
             }
@@ -56,7 +61,9 @@ async fn events_and_logs_list_the_same_entries_newest_first() {
         .publish(&format!("{}/now", rx.url), &[], "payload")
         .await;
     server.wait_state(&delivered, "DELIVERED").await;
-    let delayed = server.publish(&format!("{}/later", rx.url), &[HOUR], "x").await;
+    let delayed = server
+        .publish(&format!("{}/later", rx.url), &[HOUR], "x")
+        .await;
     let (status, events) = server.get_json("/v2/events").await;
     assert_eq!(status, 200);
     let (status, logs) = server.get_json("/v2/logs").await;
@@ -64,7 +71,10 @@ async fn events_and_logs_list_the_same_entries_newest_first() {
     assert!(events.get("cursor").is_none() && logs.get("cursor").is_none());
     let events = events["events"].as_array().unwrap();
     assert_eq!(events, logs["logs"].as_array().unwrap());
-    assert_eq!(states(events), ["CREATED", "DELIVERED", "ACTIVE", "CREATED"]);
+    assert_eq!(
+        states(events),
+        ["CREATED", "DELIVERED", "ACTIVE", "CREATED"]
+    );
     assert_eq!(ids(events), [&delayed, &delivered, &delivered, &delivered]);
     let times: Vec<i64> = events.iter().map(|e| e["time"].as_i64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
@@ -105,7 +115,9 @@ async fn filters_select_entries_and_combine() {
     server.wait_retries(&failing, 1).await;
     server.advance(Duration::from_secs(1));
     // t0+2s: CREATED, CANCEL_REQUESTED, CANCELED
-    let cancelled = server.publish(&format!("{}/ok", rx.url), &[HOUR], "x").await;
+    let cancelled = server
+        .publish(&format!("{}/ok", rx.url), &[HOUR], "x")
+        .await;
     let (status, _) = server
         .delete_json(&format!("/v2/messages/{cancelled}"))
         .await;
@@ -117,7 +129,12 @@ async fn filters_select_entries_and_combine() {
         let got = server.events(&query).await;
         let got: Vec<(&str, &str)> = got
             .iter()
-            .map(|e| (e["messageId"].as_str().unwrap(), e["state"].as_str().unwrap()))
+            .map(|e| {
+                (
+                    e["messageId"].as_str().unwrap(),
+                    e["state"].as_str().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(got, expected, "{query}");
     };
@@ -164,12 +181,26 @@ async fn filters_select_entries_and_combine() {
     )
     .await;
     check(format!("messageId={ok}&state=ACTIVE"), &[(o, "ACTIVE")]).await;
-    check(format!("url={}&label=l1", enc(&format!("{}/fail", rx.url))), &[]).await;
-    check("count=2".into(), &[(c, "CANCELED"), (c, "CANCEL_REQUESTED")]).await;
+    check(
+        format!("url={}&label=l1", enc(&format!("{}/fail", rx.url))),
+        &[],
+    )
+    .await;
+    check(
+        "count=2".into(),
+        &[(c, "CANCELED"), (c, "CANCEL_REQUESTED")],
+    )
+    .await;
     let error = &server.events("state=ERROR").await[0];
     assert_eq!(error["responseStatus"], 500);
     assert!(error["error"].is_string(), "{error}");
-    for bad in ["state=DONE", "count=abc", "count=0", "fromDate=yesterday", "cursor=zzz"] {
+    for bad in [
+        "state=DONE",
+        "count=abc",
+        "count=0",
+        "fromDate=yesterday",
+        "cursor=zzz",
+    ] {
         let (status, json) = server.get_json(&format!("/v2/events?{bad}")).await;
         assert_eq!(status, 400, "{bad}: {json}");
         assert!(json["error"].is_string(), "{json}");
@@ -225,7 +256,10 @@ async fn cursor_pagination_reaches_the_end_without_a_cursor() {
     let (_, second) = server
         .get_json(&format!("/v2/events?count=10&cursor={}", enc(cursor)))
         .await;
-    assert_eq!(ids(second["events"].as_array().unwrap()), newest_first[10..20]);
+    assert_eq!(
+        ids(second["events"].as_array().unwrap()),
+        newest_first[10..20]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -263,16 +297,26 @@ async fn only_the_newest_10000_entries_are_kept_per_user() {
         done.expect("publisher");
     }
     let (_, capped) = server.get_json("/v2/events?count=5000").await;
-    assert_eq!(capped["events"].as_array().unwrap().len(), 1000, "count is capped at 1000");
+    assert_eq!(
+        capped["events"].as_array().unwrap().len(),
+        1000,
+        "count is capped at 1000"
+    );
     let pages = walk(&server, "/v2/events", "", 1000).await;
     assert_eq!(pages.len(), 10);
     let all: Vec<Value> = pages.concat();
     assert_eq!(all.len(), 10_000);
     let kept: HashSet<&str> = ids(&all).into_iter().collect();
     assert_eq!(kept.len(), 10_000, "one CREATED entry per message");
-    assert!(first.iter().all(|id| !kept.contains(id.as_str())), "the oldest went first");
+    assert!(
+        first.iter().all(|id| !kept.contains(id.as_str())),
+        "the oldest went first"
+    );
     let evicted = first.iter().next().unwrap();
-    assert_eq!(server.events(&format!("messageId={evicted}")).await.len(), 0);
+    assert_eq!(
+        server.events(&format!("messageId={evicted}")).await.len(),
+        0
+    );
     // Another user's log is its own.
     let theirs = server.user(1).events("").await;
     assert_eq!(ids(&theirs), [other.as_str()]);

@@ -68,7 +68,10 @@ async fn pending_message_is_readable_with_its_configuration() {
         .unwrap();
     let (_, binary) = status_json(binary).await;
     let (_, m) = server
-        .get_json(&format!("/v2/messages/{}", binary["messageId"].as_str().unwrap()))
+        .get_json(&format!(
+            "/v2/messages/{}",
+            binary["messageId"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(
         m["bodyBase64"],
@@ -77,7 +80,10 @@ async fn pending_message_is_readable_with_its_configuration() {
     assert!(m.get("body").is_none(), "{m}");
     let empty = server.publish(&format!("{}/e", rx.url), &[HOUR], "").await;
     let (_, m) = server.get_json(&format!("/v2/messages/{empty}")).await;
-    assert!(m.get("body").is_none() && m.get("bodyBase64").is_none(), "{m}");
+    assert!(
+        m.get("body").is_none() && m.get("bodyBase64").is_none(),
+        "{m}"
+    );
     assert_eq!(m["method"], "POST");
     assert_eq!(m["maxRetries"], 3, "the default is 3 retries");
 }
@@ -129,7 +135,9 @@ async fn cancelled_delayed_message_is_never_delivered() {
     let server = TestServer::start().await;
     server.clock.pause();
     let rx = Receiver::start().await;
-    let id = server.publish(&format!("{}/later", rx.url), &[HOUR], "x").await;
+    let id = server
+        .publish(&format!("{}/later", rx.url), &[HOUR], "x")
+        .await;
     let (status, json) = server.delete_json(&format!("/v2/messages/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(json, json!({"cancelled": 1}));
@@ -188,14 +196,22 @@ async fn cancelling_in_flight_message_lets_the_attempt_decide_without_retry() {
     server.advance(Duration::from_secs(86_400));
     rx.assert_quiet(2, QUIET).await;
     let (_, dlq) = server.get_json("/v2/dlq").await;
-    assert_eq!(dlq["messages"], json!([]), "a cancelled message is no DLQ entry");
+    assert_eq!(
+        dlq["messages"],
+        json!([]),
+        "a cancelled message is no DLQ entry"
+    );
 }
 
 /// Publishes `n` messages delayed by an hour to `{rx}/{path}`.
 async fn delayed(server: &TestServer, rx: &Receiver, path: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for _ in 0..n {
-        ids.push(server.publish(&format!("{}/{path}", rx.url), &[HOUR], "x").await);
+        ids.push(
+            server
+                .publish(&format!("{}/{path}", rx.url), &[HOUR], "x")
+                .await,
+        );
     }
     ids
 }
@@ -306,7 +322,10 @@ async fn bulk_cancel_by_filters() {
     server.advance(Duration::from_secs(2 * 3600));
     let got = rx.wait_for(1).await;
     rx.assert_quiet(1, QUIET).await;
-    assert_eq!(got[0].target, "/e", "only the unselected message is delivered");
+    assert_eq!(
+        got[0].target, "/e",
+        "only the unselected message is delivered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -336,7 +355,10 @@ async fn bulk_cancel_without_selector_takes_every_pending_message_count_caps_it(
 async fn bulk_cancel_counts_in_flight_messages_once() {
     let server = TestServer::start().await;
     let rx = Receiver::start().await;
-    rx.route("/busy", Reply::status(200).delay(Duration::from_millis(800)));
+    rx.route(
+        "/busy",
+        Reply::status(200).delay(Duration::from_millis(800)),
+    );
     let mut busy = Vec::new();
     for _ in 0..3 {
         busy.push(server.publish(&format!("{}/busy", rx.url), &[], "x").await);
