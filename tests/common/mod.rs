@@ -2,6 +2,7 @@
 //! and a real receiver that records every delivery and verifies its signature.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
@@ -27,6 +28,10 @@ pub struct TestServer {
     pub clock: Clock,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    /// The server runs on its own runtime, whose threads are named after `id`, so a panic
+    /// in one of its tasks can be told apart from everything else in the test process.
+    runtime: Option<tokio::runtime::Runtime>,
+    id: usize,
 }
 
 impl TestServer {
@@ -35,13 +40,23 @@ impl TestServer {
     }
 
     pub async fn start_with(mut config: Config) -> Self {
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
         count_server_panics();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let clock = Clock::system();
         config.clock = clock.clone();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(format!("{SERVER_THREAD}{id}"))
+            .enable_all()
+            .build()
+            .expect("server runtime");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener).expect("listener");
             let _ = qstash::run(config, listener, async move {
                 let _ = stopped.await;
             })
@@ -52,7 +67,20 @@ impl TestServer {
             clock,
             http: reqwest::Client::new(),
             stop: Some(stop),
+            runtime: Some(runtime),
+            id,
         }
+    }
+
+    /// How many of this server's tasks panicked so far. A handler that panics only drops
+    /// its connection, so this is how the tests notice.
+    pub fn panics(&self) -> usize {
+        SERVER_PANICS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&self.id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Requests on behalf of one of the four predefined users (0 = the default user).
@@ -168,6 +196,9 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -259,25 +290,26 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-static SERVER_PANICS: AtomicUsize = AtomicUsize::new(0);
+const SERVER_THREAD: &str = "qstash-test-server-";
 
-/// Panics on tokio worker threads so far: the server's tasks run there, the test bodies do
-/// not (`block_on` runs them on the test's own thread). A handler that panics only drops its
-/// connection, so the count is how the tests notice.
-pub fn server_panics() -> usize {
-    SERVER_PANICS.load(Ordering::SeqCst)
-}
+/// Panics per server id, counted by the name of the thread they happen on.
+static SERVER_PANICS: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
 
 fn count_server_panics() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if std::thread::current()
+            let server = std::thread::current()
                 .name()
-                .is_some_and(|n| n.starts_with("tokio-runtime-worker"))
-            {
-                SERVER_PANICS.fetch_add(1, Ordering::SeqCst);
+                .and_then(|n| n.strip_prefix(SERVER_THREAD))
+                .and_then(|id| id.parse::<usize>().ok());
+            if let Some(id) = server {
+                *SERVER_PANICS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(id)
+                    .or_default() += 1;
             }
             previous(info)
         }));
