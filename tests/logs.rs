@@ -296,6 +296,13 @@ async fn only_the_newest_10000_entries_are_kept_per_user() {
     while let Some(done) = tasks.join_next().await {
         done.expect("publisher");
     }
+    let (_, first_page) = server.get_json("/v2/events").await;
+    assert_eq!(
+        first_page["events"].as_array().unwrap().len(),
+        100,
+        "default page size"
+    );
+    assert!(first_page["cursor"].is_string());
     let (_, capped) = server.get_json("/v2/events?count=5000").await;
     assert_eq!(
         capped["events"].as_array().unwrap().len(),
