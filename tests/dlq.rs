@@ -352,3 +352,78 @@ async fn bulk_retry_by_ids_or_everything() {
     let last = json["responses"][0]["messageId"].as_str().unwrap();
     server.wait_state(last, "DELIVERED").await;
 }
+
+/// More entries than one page holds (100).
+const BEYOND_A_PAGE: usize = 101;
+
+/// Fills the DLQ with `n` entries; returns their DLQ ids.
+async fn many_dead_letters(server: &TestServer, rx: &Receiver, n: usize) -> Vec<String> {
+    rx.route("/many", Reply::status(500));
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            server
+                .publish(
+                    &format!("{}/many/{i}", rx.url),
+                    &[("Upstash-Retries", "0")],
+                    "x",
+                )
+                .await,
+        );
+    }
+    for id in &ids {
+        server.wait_state(id, "FAILED").await;
+    }
+    let mut dead = Vec::new();
+    let mut query = "?count=100".to_string();
+    loop {
+        let page = list(server, &query).await;
+        dead.extend(dlq_ids(&page).into_iter().map(String::from));
+        match page["cursor"].as_str() {
+            Some(c) => query = format!("?count=100&cursor={}", enc(c)),
+            None => break,
+        }
+    }
+    assert_eq!(dead.len(), n);
+    dead
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_delete_removes_every_listed_id_not_just_one_page() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let dead = many_dead_letters(&server, &rx, BEYOND_A_PAGE).await;
+    // Python's `dlq.delete_many(ids)` sends one JSON body and reads `deleted` once.
+    let resp = server
+        .delete("/v2/dlq")
+        .header("Content-Type", "application/json")
+        .body(json!({ "dlqIds": dead }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, json) = status_json(resp).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["deleted"], BEYOND_A_PAGE, "{json}");
+    assert_eq!(list(&server, "").await["messages"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_retry_retries_every_listed_id_not_just_one_page() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let dead = many_dead_letters(&server, &rx, BEYOND_A_PAGE).await;
+    // The JS SDK's `dlq.retry({dlqIds})` sends them all as query parameters in one call.
+    let query: Vec<String> = dead.iter().map(|d| format!("dlqIds={d}")).collect();
+    let resp = server
+        .post(&format!("/v2/dlq/retry?{}", query.join("&")))
+        .send()
+        .await
+        .unwrap();
+    let (status, json) = status_json(resp).await;
+    assert!(status.is_success(), "{status} {json}");
+    assert_eq!(
+        json["responses"].as_array().map(Vec::len),
+        Some(BEYOND_A_PAGE),
+        "{json}"
+    );
+}

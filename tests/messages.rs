@@ -166,41 +166,87 @@ async fn cancelling_in_flight_message_lets_the_attempt_decide_without_retry() {
     let slow = Duration::from_millis(700);
     rx.route("/fails", Reply::status(500).delay(slow));
     rx.route("/works", Reply::status(200).delay(slow));
-    let failing = server
+    let retrying = server
         .publish(
-            &format!("{}/fails", rx.url),
+            &format!("{}/fails/retrying", rx.url),
             &[("Upstash-Retries", "3")],
             "x",
         )
         .await;
+    // Without the cancel this one would fail for good: failure callback and DLQ entry.
+    let last_try = server
+        .publish(
+            &format!("{}/fails/last", rx.url),
+            &[
+                ("Upstash-Retries", "0"),
+                (
+                    "Upstash-Failure-Callback",
+                    &format!("{}/failure-callback", rx.url),
+                ),
+            ],
+            "x",
+        )
+        .await;
     let working = server.publish(&format!("{}/works", rx.url), &[], "x").await;
-    rx.wait_for(2).await;
-    for id in [&failing, &working] {
+    rx.wait_for(3).await;
+    for id in [&retrying, &last_try, &working] {
+        let (status, _) = server.get_json(&format!("/v2/messages/{id}")).await;
+        assert_eq!(status, 200, "readable while in flight");
         let (status, json) = server.delete_json(&format!("/v2/messages/{id}")).await;
         assert_eq!(status, 200, "{json}");
         assert_eq!(json, json!({"cancelled": 1}));
     }
     assert_eq!(
-        server.states(&failing).await,
+        server.states(&retrying).await,
         ["CREATED", "ACTIVE", "CANCEL_REQUESTED"],
         "the attempt is still running"
     );
-    assert_eq!(
-        server.wait_state(&failing, "CANCELED").await,
-        ["CREATED", "ACTIVE", "CANCEL_REQUESTED", "CANCELED"]
-    );
+    for id in [&retrying, &last_try] {
+        assert_eq!(
+            server.wait_state(id, "CANCELED").await,
+            ["CREATED", "ACTIVE", "CANCEL_REQUESTED", "CANCELED"]
+        );
+    }
     assert_eq!(
         server.wait_state(&working, "DELIVERED").await,
         ["CREATED", "ACTIVE", "CANCEL_REQUESTED", "DELIVERED"]
     );
     server.advance(Duration::from_secs(86_400));
-    rx.assert_quiet(2, QUIET).await;
+    rx.assert_quiet(3, QUIET).await;
     let (_, dlq) = server.get_json("/v2/dlq").await;
     assert_eq!(
         dlq["messages"],
         json!([]),
         "a cancelled message is no DLQ entry"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_a_message_that_waits_for_its_retry_stops_the_retries() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::status(500));
+    let id = server
+        .publish(&format!("{}/r", rx.url), &[("Upstash-Retries", "3")], "x")
+        .await;
+    server.wait_retries(&id, 1).await;
+    let (status, json) = server.delete_json(&format!("/v2/messages/{id}")).await;
+    assert_eq!((status.as_u16(), json), (200, json!({"cancelled": 1})));
+    assert_eq!(
+        server.states(&id).await,
+        [
+            "CREATED",
+            "ACTIVE",
+            "ERROR",
+            "RETRY",
+            "CANCEL_REQUESTED",
+            "CANCELED"
+        ]
+    );
+    server.advance(Duration::from_secs(86_400));
+    rx.assert_quiet(1, QUIET).await;
+    let (_, dlq) = server.get_json("/v2/dlq").await;
+    assert_eq!(dlq["messages"], json!([]));
 }
 
 /// Publishes `n` messages delayed by an hour to `{rx}/{path}`.
@@ -318,6 +364,8 @@ async fn bulk_cancel_by_filters() {
     cancelled(format!("?url={}", enc(&format!("{}/c?q=1", rx.url))), &[4]).await;
     cancelled("?path=/d/deep".into(), &[5]).await;
     cancelled(format!("?url={url_a}"), &[]).await;
+    cancelled("?host=elsewhere.test".into(), &[]).await;
+    cancelled("?callerIp=10.0.0.1".into(), &[]).await;
     assert_eq!(last_state(&server, &ids[6]).await, "CREATED");
     server.advance(Duration::from_secs(2 * 3600));
     let got = rx.wait_for(1).await;
