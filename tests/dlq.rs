@@ -140,6 +140,23 @@ async fn get_and_delete_one_entry() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn entries_expire_after_the_quota_retention() {
+    let server = TestServer::start().await;
+    server.clock.pause();
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::status(500));
+    let (_, d) = server.dead_letter(&format!("{}/x", rx.url), &[]).await;
+    const WEEK: u64 = 7 * 86_400;
+    server.advance(Duration::from_secs(WEEK - 1));
+    let (status, _) = server.get_json(&format!("/v2/dlq/{d}")).await;
+    assert_eq!(status, 200, "payg keeps entries for 7 days");
+    server.advance(Duration::from_secs(2));
+    let (status, _) = server.get_json(&format!("/v2/dlq/{d}")).await;
+    assert_eq!(status, 404);
+    assert_eq!(list(&server, "").await["messages"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bulk_delete_by_ids_json_body_or_everything() {
     let server = TestServer::start().await;
     let rx = Receiver::start().await;
@@ -393,6 +410,11 @@ async fn bulk_delete_removes_every_listed_id_not_just_one_page() {
     let server = TestServer::start().await;
     let rx = Receiver::start().await;
     let dead = many_dead_letters(&server, &rx, BEYOND_A_PAGE).await;
+    let page = list(&server, "?count=500").await;
+    assert_eq!(dlq_ids(&page).len(), 100, "count is capped at 100");
+    assert!(page["cursor"].is_string());
+    let page = list(&server, "").await;
+    assert_eq!(dlq_ids(&page).len(), 100, "the default page is 100");
     // Python's `dlq.delete_many(ids)` sends one JSON body and reads `deleted` once.
     let resp = server
         .delete("/v2/dlq")
