@@ -41,7 +41,7 @@ impl TestServer {
 
     pub async fn start_with(mut config: Config) -> Self {
         static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
-        count_server_panics();
+        install_panic_counter();
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let clock = Clock::system();
         config.clock = clock.clone();
@@ -84,8 +84,8 @@ impl TestServer {
     }
 
     /// Requests on behalf of one of the four predefined users (0 = the default user).
-    pub fn user(&self, index: usize) -> As<'_> {
-        As {
+    pub fn user(&self, index: usize) -> AsUser<'_> {
+        AsUser {
             server: self,
             token: USERS[index].token,
         }
@@ -204,12 +204,12 @@ impl Drop for TestServer {
 
 /// A [`TestServer`] seen through one user's token.
 #[derive(Clone, Copy)]
-pub struct As<'a> {
+pub struct AsUser<'a> {
     pub server: &'a TestServer,
     pub token: &'static str,
 }
 
-impl As<'_> {
+impl AsUser<'_> {
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.server
             .http
@@ -265,18 +265,6 @@ pub async fn status_json(resp: reqwest::Response) -> (StatusCode, serde_json::Va
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
 }
 
-/// Polls `probe` until it returns `Some`, for at most [`WAIT`].
-pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Percent-encodes a query parameter value.
 pub fn enc(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
@@ -295,7 +283,7 @@ const SERVER_THREAD: &str = "qstash-test-server-";
 /// Panics per server id, counted by the name of the thread they happen on.
 static SERVER_PANICS: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
 
-fn count_server_panics() {
+fn install_panic_counter() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
