@@ -85,7 +85,7 @@ async fn users_do_not_see_or_touch_each_others_state() {
     let (_, dlq_id) = server.dead_letter(&format!("{}/dead", rx.url), &[]).await;
     let logged = server.events("").await.len();
 
-    for i in 1..USERS.len() {
+    for (i, user) in USERS.iter().enumerate().skip(1) {
         let them = server.user(i);
         let (status, _) = them.get_json(&format!("/v2/messages/{pending}")).await;
         assert_eq!(status, 404, "user {i} reads user 0's message");
@@ -132,9 +132,9 @@ async fn users_do_not_see_or_touch_each_others_state() {
 
         let (status, keys) = status_json(them.post("/v2/keys/rotate").send().await.unwrap()).await;
         assert_eq!(status, 200);
-        assert_eq!(keys["current"], USERS[i].next_signing_key);
+        assert_eq!(keys["current"], user.next_signing_key);
         // Each user's deliveries are signed with its own (now rotated) key.
-        signed_with(&server, i, USERS[i].next_signing_key)
+        signed_with(&server, i, user.next_signing_key)
             .await
             .unwrap_or_else(|e| panic!("user {i}: {e}"));
     }

@@ -70,6 +70,9 @@ async fn a_hanging_or_refusing_destination_does_not_delay_other_deliveries() {
     assert!(start.elapsed() < Duration::from_secs(1), "the API is slow");
 }
 
+/// Request headers given as raw bytes (the values need not be UTF-8).
+type RawHeaders<'a> = Vec<(&'a str, &'a [u8])>;
+
 /// A request with arbitrary (possibly non-UTF-8) header values, authenticated as the
 /// default user unless `headers` bring their own `Authorization`. `Err` when no answer came
 /// back, which is what a panicking handler looks like from outside.
@@ -158,7 +161,7 @@ async fn garbage_requests_get_a_clean_4xx() {
     let long_id = format!("/v2/messages/msg_{}", "x".repeat(10_000));
     let huge = "a".repeat(500_000);
     #[rustfmt::skip]
-    let cases: Vec<(&str, &str, Vec<(&str, &[u8])>, &[u8], u16)> = vec![
+    let cases: Vec<(&str, &str, RawHeaders, &[u8], u16)> = vec![
         ("POST", "/v2/publish/http:%2F%2F", vec![], b"", 400),
         ("POST", "/v2/publish/http://[::1", vec![], b"", 400),
         ("POST", "/v2/publish/http://127.0.0.1:99999/x", vec![], b"", 400),
@@ -270,7 +273,7 @@ async fn odd_but_acceptable_publishes_are_stored_shown_and_delivered() {
             )
         })
         .collect();
-    let cases: Vec<(&str, Vec<(&str, &[u8])>)> = vec![
+    let cases: Vec<(&str, RawHeaders)> = vec![
         ("bin", vec![("Upstash-Forward-X-Bin", b"\xff\xfe ok")]),
         ("ctype", vec![("Content-Type", b"text/\xffplain")]),
         ("big", vec![("Upstash-Forward-X-Big", big.as_bytes())]),
