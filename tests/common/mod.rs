@@ -2,8 +2,10 @@
 //! and a real receiver that records every delivery and verifies its signature.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -26,6 +28,10 @@ pub struct TestServer {
     pub clock: Clock,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    /// The server runs on its own runtime, whose threads are named after `id`, so a panic
+    /// in one of its tasks can be told apart from everything else in the test process.
+    runtime: Option<tokio::runtime::Runtime>,
+    id: usize,
 }
 
 impl TestServer {
@@ -34,12 +40,23 @@ impl TestServer {
     }
 
     pub async fn start_with(mut config: Config) -> Self {
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+        install_panic_counter();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let clock = Clock::system();
         config.clock = clock.clone();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(format!("{SERVER_THREAD}{id}"))
+            .enable_all()
+            .build()
+            .expect("server runtime");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener).expect("listener");
             let _ = qstash::run(config, listener, async move {
                 let _ = stopped.await;
             })
@@ -50,46 +67,73 @@ impl TestServer {
             clock,
             http: reqwest::Client::new(),
             stop: Some(stop),
+            runtime: Some(runtime),
+            id,
+        }
+    }
+
+    /// How many of this server's tasks panicked so far. A handler that panics only drops
+    /// its connection, so this is how the tests notice.
+    pub fn panics(&self) -> usize {
+        SERVER_PANICS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&self.id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests on behalf of one of the four predefined users (0 = the default user).
+    pub fn user(&self, index: usize) -> AsUser<'_> {
+        AsUser {
+            server: self,
+            token: USERS[index].token,
         }
     }
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(TOKEN)
+        self.user(0).post(path)
     }
 
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(TOKEN)
+        self.user(0).get(path)
     }
 
     pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .delete(format!("{}{path}", self.url))
-            .bearer_auth(TOKEN)
+        self.user(0).delete(path)
     }
 
     /// Publishes `body` to `destination`; returns the message id.
     pub async fn publish(&self, destination: &str, headers: &[(&str, &str)], body: &str) -> String {
-        let mut req = self
-            .post(&format!("/v2/publish/{destination}"))
-            .body(body.to_string());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = req.send().await.expect("publish");
-        let status = resp.status();
-        let json: serde_json::Value = resp.json().await.expect("json");
-        assert!(status.is_success(), "publish failed: {status} {json}");
-        json["messageId"].as_str().expect("messageId").to_string()
+        self.user(0).publish(destination, headers, body).await
     }
 
     pub async fn get_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
-        let resp = self.get(path).send().await.expect("get");
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        self.user(0).get_json(path).await
+    }
+
+    pub async fn delete_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        self.user(0).delete_json(path).await
+    }
+
+    /// The `events` of `GET /v2/events?{query}`, newest first (asserts a 200).
+    pub async fn events(&self, query: &str) -> Vec<serde_json::Value> {
+        self.user(0).events(query).await
+    }
+
+    /// Publishes a message that fails at once (no retries) to `url`, whose receiver must
+    /// answer it with a non-2xx; returns (message id, DLQ id).
+    pub async fn dead_letter(&self, url: &str, headers: &[(&str, &str)]) -> (String, String) {
+        let mut all = vec![("Upstash-Retries", "0")];
+        all.extend_from_slice(headers);
+        let id = self.publish(url, &all, "dead").await;
+        self.wait_state(&id, "FAILED").await;
+        let (_, dlq) = self.get_json(&format!("/v2/dlq?messageId={id}")).await;
+        let dlq_id = dlq["messages"][0]["dlqId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no DLQ entry for {id}: {dlq}"))
+            .to_string();
+        (id, dlq_id)
     }
 
     /// All log entries of a message, oldest first.
@@ -152,7 +196,112 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
+}
+
+/// A [`TestServer`] seen through one user's token.
+#[derive(Clone, Copy)]
+pub struct AsUser<'a> {
+    pub server: &'a TestServer,
+    pub token: &'static str,
+}
+
+impl AsUser<'_> {
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.server
+            .http
+            .request(method, format!("{}{path}", self.server.url))
+            .bearer_auth(self.token)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::DELETE, path)
+    }
+
+    pub async fn publish(&self, destination: &str, headers: &[(&str, &str)], body: &str) -> String {
+        let mut req = self
+            .post(&format!("/v2/publish/{destination}"))
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let (status, json) = status_json(req.send().await.expect("publish")).await;
+        assert!(status.is_success(), "publish failed: {status} {json}");
+        json["messageId"].as_str().expect("messageId").to_string()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        status_json(self.get(path).send().await.expect("get")).await
+    }
+
+    pub async fn delete_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        status_json(self.delete(path).send().await.expect("delete")).await
+    }
+
+    pub async fn events(&self, query: &str) -> Vec<serde_json::Value> {
+        let (status, json) = self.get_json(&format!("/v2/events?{query}")).await;
+        assert_eq!(status, 200, "events?{query}: {json}");
+        json["events"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no events array: {json}"))
+            .clone()
+    }
+}
+
+/// The status and JSON body of a response (`Null` when the body is not JSON).
+pub async fn status_json(resp: reqwest::Response) -> (StatusCode, serde_json::Value) {
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Percent-encodes a query parameter value.
+pub fn enc(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A TCP port nothing listens on (bound once, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+const SERVER_THREAD: &str = "qstash-test-server-";
+
+/// Panics per server id, counted by the name of the thread they happen on.
+static SERVER_PANICS: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
+
+fn install_panic_counter() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let server = std::thread::current()
+                .name()
+                .and_then(|n| n.strip_prefix(SERVER_THREAD))
+                .and_then(|id| id.parse::<usize>().ok());
+            if let Some(id) = server {
+                *SERVER_PANICS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(id)
+                    .or_default() += 1;
+            }
+            previous(info)
+        }));
+    });
 }
 
 /// One request the receiver got.
@@ -219,6 +368,8 @@ struct ReceiverState {
     received: Vec<Received>,
     /// Replies consumed in order; when empty, `default` answers.
     script: Vec<(String, Reply)>,
+    /// Standing replies by path prefix (first match), after the script.
+    routes: Vec<(String, Reply)>,
     default: Option<Reply>,
 }
 
@@ -266,6 +417,15 @@ impl Receiver {
             .lock()
             .unwrap()
             .script
+            .push((path_prefix.into(), reply));
+    }
+
+    /// Every request whose path starts with `path_prefix` gets `reply` (unless scripted).
+    pub fn route(&self, path_prefix: &str, reply: Reply) {
+        self.state
+            .lock()
+            .unwrap()
+            .routes
             .push((path_prefix.into(), reply));
     }
 
@@ -386,7 +546,13 @@ async fn record(
             .position(|(p, _)| target.starts_with(p.as_str()));
         match pos {
             Some(i) => state.script.remove(i).1,
-            None => state.default.clone().unwrap_or_else(|| Reply::status(200)),
+            None => state
+                .routes
+                .iter()
+                .find(|(p, _)| target.starts_with(p.as_str()))
+                .map(|(_, r)| r.clone())
+                .or_else(|| state.default.clone())
+                .unwrap_or_else(|| Reply::status(200)),
         }
     };
     rx.arrived.notify_waiters();
