@@ -35,6 +35,11 @@ pub struct DevArgs {
     #[arg(long, env = "QSTASH_DEV_QUOTA", default_value = "payg", value_parser = parse_quota)]
     pub quota: QuotaKind,
 
+    /// Accepted for compatibility with the official CLI (the Upstash Console's log server);
+    /// nothing listens there: the logs are served at /v2/events.
+    #[arg(long = "log-port", env = "QSTASH_DEV_LOG_PORT")]
+    pub log_port: Option<u16>,
+
     /// Serve /__qstash/clock so tests can advance or pause the server's clock.
     #[arg(long = "clock-control", env = "QSTASH_DEV_CLOCK_CONTROL")]
     pub clock_control: bool,
@@ -45,7 +50,14 @@ fn parse_quota(s: &str) -> Result<QuotaKind, String> {
 }
 
 /// The long flags that may be written Go-style with one dash.
-const LONG_FLAGS: [&str; 5] = ["port", "quota", "clock-control", "help", "version"];
+const LONG_FLAGS: [&str; 6] = [
+    "port",
+    "quota",
+    "log-port",
+    "clock-control",
+    "help",
+    "version",
+];
 
 /// Rewrites `-port`, `-port=1` into `--port`, `--port=1`; everything else is left alone.
 /// A repeated program name is dropped, so the documented `docker run IMAGE qstash dev`

@@ -44,7 +44,11 @@ fn main() -> std::process::ExitCode {
             Ok(l) => l,
             Err(e) => {
                 // The JS SDK looks for "address already in use" and a trailing ":<port>".
-                println!("fatal: {e}: cannot listen on :{}", args.port);
+                let reason = match e.kind() {
+                    std::io::ErrorKind::AddrInUse => "address already in use".to_string(),
+                    _ => e.to_string().to_lowercase(),
+                };
+                println!("fatal: {reason}: cannot listen on :{}", args.port);
                 return std::process::ExitCode::FAILURE;
             }
         };

@@ -179,7 +179,7 @@ impl Parsed {
     pub fn first_attempt_at(&self, now_ms: i64) -> i64 {
         match self.not_before_ms {
             Some(at) => at.max(now_ms),
-            None => now_ms + self.delay_ms as i64,
+            None => now_ms.saturating_add(self.delay_ms as i64),
         }
     }
 }
@@ -215,7 +215,9 @@ pub fn parse(pairs: &[Pair<'_>], quota: &Quota, now_ms: i64) -> Result<Parsed> {
             })?;
             let at = secs
                 .checked_mul(1000)
-                .filter(|ms| *ms >= 0)
+                .filter(|ms| {
+                    *ms >= 0 && *ms <= now_ms.saturating_add(MAX_SUPPORTED_DELAY_MS as i64)
+                })
                 .ok_or_else(|| {
                     InvalidInput::header(
                         "Upstash-Not-Before",
@@ -296,6 +298,9 @@ pub fn with_overrides(
     Ok((Arc::new(merged), at))
 }
 
+/// Beyond this even an "unlimited" quota refuses a delay: time arithmetic must not overflow.
+const MAX_SUPPORTED_DELAY_MS: u64 = 100 * 365 * 86_400_000;
+
 fn parse_delay(v: &str, name: &str, quota: &Quota) -> Result<u64> {
     let ms = parse_duration_ms(v).ok_or_else(|| {
         InvalidInput::header(
@@ -304,6 +309,11 @@ fn parse_delay(v: &str, name: &str, quota: &Quota) -> Result<u64> {
             "expected a duration such as 50s, 10m, 2h, 1d10h30m or plain seconds",
         )
     })?;
+    if ms > MAX_SUPPORTED_DELAY_MS {
+        return Err(InvalidInput(format!(
+            "{name} \"{v}\" is more than 100 years"
+        )));
+    }
     if let Some(max) = quota.max_delay_ms
         && ms > max
     {

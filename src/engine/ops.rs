@@ -207,6 +207,8 @@ impl Broker {
         count: usize,
     ) -> Result<Page<DlqEntry>> {
         let before = parse_cursor(filter.cursor.as_deref())?;
+        // Listed ids are all taken: paging only applies to filter selections.
+        let count = count.max(filter.dlq_ids.len());
         let retention = core.dlq_cutoff(now);
         core.store.expire_dlq(user, retention);
         Ok(core.store.dlq_page(

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
-use super::query::QueryPairs;
+use super::extract::QueryPairs;
 use crate::domain::duration::parse_duration_ms;
 
 fn now(app: &AppState) -> Response {

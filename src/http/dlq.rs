@@ -1,7 +1,7 @@
 //! The dead-letter queue: list, get, delete, retry, one by one or in bulk.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -10,8 +10,8 @@ use serde_json::json;
 use super::AppState;
 use super::auth::User;
 use super::error::ApiResult;
+use super::extract::{PathParam, QueryPairs, selection};
 use super::publish::config_pairs;
-use super::query::{QueryPairs, selection};
 use super::views::DlqJson;
 
 pub async fn list(
@@ -31,7 +31,7 @@ pub async fn list(
 pub async fn get(
     State(app): State<AppState>,
     User(user): User,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<Response> {
     let entry = app.broker.dlq_get(user, &id)?;
     Ok(Json(DlqJson(&entry)).into_response())
@@ -40,7 +40,7 @@ pub async fn get(
 pub async fn delete(
     State(app): State<AppState>,
     User(user): User,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<Response> {
     app.broker.dlq_delete(user, &id)?;
     Ok(Json(json!({})).into_response())
@@ -64,7 +64,7 @@ pub async fn delete_many(
 pub async fn retry(
     State(app): State<AppState>,
     User(user): User,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let pairs = config_pairs(&headers, &[]);

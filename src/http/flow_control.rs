@@ -1,14 +1,14 @@
 //! Flow-control keys and the user's global parallelism.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
-use super::query::QueryPairs;
+use super::extract::{PathParam, QueryPairs};
 use crate::engine::FlowView;
 
 fn flow_json(f: &FlowView) -> Value {
@@ -42,7 +42,7 @@ pub async fn list(State(app): State<AppState>, User(user): User, query: QueryPai
 pub async fn get(
     State(app): State<AppState>,
     User(user): User,
-    Path(key): Path<String>,
+    PathParam(key): PathParam,
 ) -> ApiResult<Response> {
     Ok(Json(flow_json(&app.broker.flow_control(user, &key)?)).into_response())
 }
@@ -50,7 +50,7 @@ pub async fn get(
 pub async fn pause(
     State(app): State<AppState>,
     User(user): User,
-    Path(key): Path<String>,
+    PathParam(key): PathParam,
 ) -> Response {
     app.broker
         .update_flow_control(user, &key, |s, _| s.paused = true);
@@ -60,7 +60,7 @@ pub async fn pause(
 pub async fn resume(
     State(app): State<AppState>,
     User(user): User,
-    Path(key): Path<String>,
+    PathParam(key): PathParam,
 ) -> Response {
     app.broker
         .update_flow_control(user, &key, |s, _| s.paused = false);
@@ -70,7 +70,7 @@ pub async fn resume(
 pub async fn reset_rate(
     State(app): State<AppState>,
     User(user): User,
-    Path(key): Path<String>,
+    PathParam(key): PathParam,
 ) -> Response {
     app.broker
         .update_flow_control(user, &key, |s, now| s.reset_rate(now));
@@ -97,7 +97,7 @@ fn positive(query: &QueryPairs, name: &str) -> ApiResult<Option<u32>> {
 pub async fn pin(
     State(app): State<AppState>,
     User(user): User,
-    Path(key): Path<String>,
+    PathParam(key): PathParam,
     query: QueryPairs,
 ) -> ApiResult<Response> {
     let parallelism = positive(&query, "parallelism")?;
@@ -132,7 +132,7 @@ fn flag(query: &QueryPairs, name: &str) -> ApiResult<bool> {
 pub async fn unpin(
     State(app): State<AppState>,
     User(user): User,
-    Path(key): Path<String>,
+    PathParam(key): PathParam,
     query: QueryPairs,
 ) -> ApiResult<Response> {
     let parallelism = flag(&query, "parallelism")?;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::AppState;
 use super::auth::User;
 use super::error::ApiResult;
-use super::query::QueryPairs;
+use super::extract::QueryPairs;
 use super::views::LogJson;
 
 #[derive(Serialize)]

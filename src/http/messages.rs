@@ -1,7 +1,7 @@
 //! `GET/DELETE /v2/messages/{id}` and bulk `DELETE /v2/messages`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::json;
@@ -9,13 +9,13 @@ use serde_json::json;
 use super::AppState;
 use super::auth::User;
 use super::error::ApiResult;
-use super::query::{QueryPairs, selection};
+use super::extract::{PathParam, QueryPairs, selection};
 use super::views::MessageJson;
 
 pub async fn get(
     State(app): State<AppState>,
     User(user): User,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<Response> {
     let view = app.broker.message(user, &id)?;
     Ok(Json(MessageJson(&view.spec)).into_response())
@@ -24,7 +24,7 @@ pub async fn get(
 pub async fn cancel(
     State(app): State<AppState>,
     User(user): User,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<Response> {
     app.broker.cancel(user, &id)?;
     Ok(Json(json!({ "cancelled": 1 })).into_response())

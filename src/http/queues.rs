@@ -1,7 +1,7 @@
 //! Queues: upsert, list, get, delete, pause/resume, and `POST /v2/enqueue/{queue}/{destination}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -10,8 +10,8 @@ use serde_json::json;
 use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
+use super::extract::{PathParam, json_body};
 use super::publish::{Incoming, publish_request, published_response};
-use super::query::json_body;
 use crate::domain::destination::validate_name;
 use crate::engine::QueueView;
 
@@ -68,7 +68,7 @@ pub async fn list(State(app): State<AppState>, User(user): User) -> Response {
 pub async fn get(
     State(app): State<AppState>,
     User(user): User,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
 ) -> ApiResult<Response> {
     Ok(Json(queue_json(&app.broker.queue(user, &name)?)).into_response())
 }
@@ -76,7 +76,7 @@ pub async fn get(
 pub async fn delete(
     State(app): State<AppState>,
     User(user): User,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
 ) -> Response {
     app.broker.delete_queue(user, &name);
     Json(json!({})).into_response()
@@ -85,7 +85,7 @@ pub async fn delete(
 pub async fn pause(
     State(app): State<AppState>,
     User(user): User,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
 ) -> ApiResult<Response> {
     app.broker.set_queue_paused(user, &name, true)?;
     Ok(Json(json!({})).into_response())
@@ -94,7 +94,7 @@ pub async fn pause(
 pub async fn resume(
     State(app): State<AppState>,
     User(user): User,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
 ) -> ApiResult<Response> {
     app.broker.set_queue_paused(user, &name, false)?;
     Ok(Json(json!({})).into_response())

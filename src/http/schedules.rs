@@ -2,13 +2,14 @@
 //! as both SDKs send) toggle; `GET`/`DELETE /v2/schedules/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
+use super::extract::PathParam;
 use super::publish::{Incoming, caller_ip, config_pairs, parse_for};
 use super::views::ScheduleJson;
 use crate::domain::destination::{self, config_query_params};
@@ -64,7 +65,7 @@ pub async fn list(State(app): State<AppState>, User(user): User) -> Response {
 pub async fn get(
     State(app): State<AppState>,
     User(user): User,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<Response> {
     let s = app.broker.schedule(user, &id)?;
     Ok(Json(ScheduleJson(&s)).into_response())
@@ -73,7 +74,7 @@ pub async fn get(
 pub async fn delete(
     State(app): State<AppState>,
     User(user): User,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Response {
     app.broker.delete_schedule(user, &id);
     Json(json!({})).into_response()
@@ -83,7 +84,7 @@ pub async fn delete(
 pub async fn toggle(
     State(app): State<AppState>,
     User(user): User,
-    Path(rest): Path<String>,
+    PathParam(rest): PathParam,
 ) -> ApiResult<Response> {
     let (id, paused) = match rest.rsplit_once('/') {
         Some((id, "pause")) => (id, true),

@@ -1,7 +1,7 @@
 //! URL groups ("topics"): endpoints CRUD and default headers.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use serde_json::json;
 use super::AppState;
 use super::auth::User;
 use super::error::ApiResult;
-use super::query::json_body;
+use super::extract::{PathParam, json_body};
 use crate::domain::url_group::UrlGroup;
 
 #[derive(Deserialize)]
@@ -59,7 +59,7 @@ fn group_out(g: &UrlGroup) -> GroupOut<'_> {
 pub async fn add_endpoints(
     State(app): State<AppState>,
     User(user): User,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
     body: Bytes,
 ) -> ApiResult<Response> {
     let input: EndpointsIn = json_body(&body)?;
@@ -77,7 +77,7 @@ pub async fn add_endpoints(
 pub async fn remove_endpoints(
     State(app): State<AppState>,
     User(user): User,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
     body: Bytes,
 ) -> ApiResult<Response> {
     let input: EndpointsIn = json_body(&body)?;
@@ -98,7 +98,7 @@ pub async fn list(State(app): State<AppState>, User(user): User) -> Response {
 pub async fn get(
     State(app): State<AppState>,
     User(user): User,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
 ) -> ApiResult<Response> {
     let group = app.broker.url_group(user, &name)?;
     Ok(Json(group_out(&group)).into_response())
@@ -107,7 +107,7 @@ pub async fn get(
 pub async fn delete(
     State(app): State<AppState>,
     User(user): User,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
 ) -> Response {
     app.broker.delete_url_group(user, &name);
     Json(json!({})).into_response()
@@ -130,7 +130,7 @@ struct PatchIn {
 pub async fn patch(
     State(app): State<AppState>,
     User(user): User,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
     body: Bytes,
 ) -> ApiResult<Response> {
     let input: PatchIn = json_body(&body)?;

@@ -1,4 +1,5 @@
-//! Query strings and JSON bodies as filter input.
+//! Extractors: path parameters, query strings and JSON bodies, all rejecting in the API's
+//! `{"error"}` shape.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -97,4 +98,22 @@ fn merge(into: &mut Filter, from: Filter) {
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+/// A single path parameter (`{id}`, `{name}`, `{key}`, `{*rest}`); a segment that does not
+/// decode to text names nothing that exists.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(e) => Err(ApiError::not_found(format!(
+                "no such resource: {}",
+                e.body_text()
+            ))),
+        }
+    }
 }
