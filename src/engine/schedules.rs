@@ -87,7 +87,7 @@ impl Broker {
                 return Err(BrokerError::NotFound(format!("url group {target} not found")));
             }
             let replacing = core.store.schedule(user, &id).is_some();
-            if !replacing && core.store.schedules(user).len() >= quota.max_schedules {
+            if !replacing && core.store.schedule_count(user) >= quota.max_schedules {
                 return Err(BrokerError::Quota(format!(
                     "the {} quota allows at most {} schedules",
                     quota.kind, quota.max_schedules

@@ -41,7 +41,7 @@ impl Broker {
             let mut group = match core.store.url_group(user, name) {
                 Some(g) => g.clone(),
                 None => {
-                    if core.store.url_groups(user).len() >= quota.max_url_groups {
+                    if core.store.url_group_count(user) >= quota.max_url_groups {
                         return Err(BrokerError::Quota(format!(
                             "the {} quota allows at most {} url groups",
                             quota.kind, quota.max_url_groups

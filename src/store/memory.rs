@@ -272,6 +272,10 @@ impl Store for MemoryStore {
         self.u(user).url_groups.values().collect()
     }
 
+    fn url_group_count(&self, user: UserId) -> usize {
+        self.u(user).url_groups.len()
+    }
+
     fn put_url_group(&mut self, user: UserId, group: UrlGroup) {
         self.u_mut(user)
             .url_groups
@@ -288,6 +292,10 @@ impl Store for MemoryStore {
 
     fn queues(&self, user: UserId) -> Vec<&QueueInfo> {
         self.u(user).queues.values().collect()
+    }
+
+    fn queue_count(&self, user: UserId) -> usize {
+        self.u(user).queues.len()
     }
 
     fn put_queue(&mut self, user: UserId, queue: QueueInfo) {
@@ -310,6 +318,10 @@ impl Store for MemoryStore {
         let mut all: Vec<&Schedule> = self.u(user).schedules.values().collect();
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         all
+    }
+
+    fn schedule_count(&self, user: UserId) -> usize {
+        self.u(user).schedules.len()
     }
 
     fn put_schedule(&mut self, user: UserId, schedule: Schedule) {

@@ -100,12 +100,14 @@ pub trait Store: Send {
     // URL groups, listed by name.
     fn url_group(&self, user: UserId, name: &str) -> Option<&UrlGroup>;
     fn url_groups(&self, user: UserId) -> Vec<&UrlGroup>;
+    fn url_group_count(&self, user: UserId) -> usize;
     fn put_url_group(&mut self, user: UserId, group: UrlGroup);
     fn remove_url_group(&mut self, user: UserId, name: &str) -> Option<UrlGroup>;
 
     // Queues, listed by name.
     fn queue(&self, user: UserId, name: &str) -> Option<&QueueInfo>;
     fn queues(&self, user: UserId) -> Vec<&QueueInfo>;
+    fn queue_count(&self, user: UserId) -> usize;
     fn put_queue(&mut self, user: UserId, queue: QueueInfo);
     fn remove_queue(&mut self, user: UserId, name: &str) -> Option<QueueInfo>;
 
@@ -113,6 +115,7 @@ pub trait Store: Send {
     fn schedule(&self, user: UserId, id: &str) -> Option<&Schedule>;
     fn schedule_mut(&mut self, user: UserId, id: &str) -> Option<&mut Schedule>;
     fn schedules(&self, user: UserId) -> Vec<&Schedule>;
+    fn schedule_count(&self, user: UserId) -> usize;
     fn put_schedule(&mut self, user: UserId, schedule: Schedule);
     fn remove_schedule(&mut self, user: UserId, id: &str) -> Option<Schedule>;
 

@@ -37,7 +37,7 @@ impl Core {
             return Ok(());
         }
         let quota = &self.config.quota;
-        if self.store.queues(user).len() >= quota.max_queues {
+        if self.store.queue_count(user) >= quota.max_queues {
             return Err(BrokerError::Quota(format!(
                 "the {} quota allows at most {} queues",
                 quota.kind, quota.max_queues
