@@ -18,6 +18,8 @@ use qstash::users::USERS;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 
+pub mod ext;
+
 pub const TOKEN: &str = USERS[0].token;
 
 /// Every wait in the tests is bounded by this.
