@@ -365,3 +365,30 @@ async fn callback_urls_must_be_http() {
     }
     assert!(server.events("").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attempt_without_a_response_reports_status_0() {
+    let server = TestServer::start().await;
+    let cb = Receiver::start().await;
+    // Port 9 (discard) is closed on test machines: connection refused.
+    let id = server
+        .publish(
+            "http://127.0.0.1:9/nothing",
+            &[
+                ("Upstash-Retries", "0"),
+                ("Upstash-Callback", &format!("{}/cb", cb.url)),
+                ("Upstash-Failure-Callback", &format!("{}/fcb", cb.url)),
+            ],
+            "x",
+        )
+        .await;
+    server.wait_state(&id, "FAILED").await;
+    let got = cb.wait_for(2).await;
+    for r in &got {
+        let body = r.json();
+        assert_eq!(body["status"], 0, "{}: {body}", r.target);
+        assert_eq!(body["sourceMessageId"], id.as_str());
+        assert_eq!(body["url"], "http://127.0.0.1:9/nothing");
+    }
+    cb.assert_quiet(2, QUIET).await;
+}

@@ -391,3 +391,42 @@ async fn invalid_flow_control_headers_are_rejected() {
     let (status, _) = server.get_json("/v2/flowControl/k-bad").await;
     assert_eq!(status, 404, "rejected publishes create no key");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_creates_its_key_and_its_messages_are_gated() {
+    let server = TestServer::start().await;
+    server.clock.pause();
+    let rx = Receiver::start().await;
+    let (status, resp) = server
+        .post_raw(
+            &format!("/v2/schedules/{}/s", rx.url),
+            &[
+                ("Upstash-Cron", "* * * * *"),
+                ("Upstash-Flow-Control-Key", "k-sched"),
+                ("Upstash-Flow-Control-Value", "rate=1, period=1h"),
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    let state = key_state(&server, "k-sched").await;
+    assert_eq!(state["rateMax"], 1, "{state}");
+    assert_eq!(state["ratePeriod"], 3600, "{state}");
+    let (_, schedule) = server
+        .get_json(&format!("/v2/schedules/{}", resp["scheduleId"].as_str().unwrap()))
+        .await;
+    assert_eq!(schedule["flowControlKey"], "k-sched", "{schedule}");
+    assert_eq!(schedule["rate"], 1);
+    assert_eq!(schedule["period"], 3600);
+    // Two ticks, one start per hour.
+    let minute = 60_000;
+    let next = (server.clock.now_ms() / minute + 1) * minute;
+    server.advance(Duration::from_millis((next - server.clock.now_ms()) as u64));
+    rx.wait_for(1).await;
+    server.advance(Duration::from_secs(60));
+    eventually("the second tick waits", || async {
+        (key_state(&server, "k-sched").await["waitListSize"] == 1).then_some(())
+    })
+    .await;
+    rx.assert_quiet(1, QUIET).await;
+}

@@ -343,3 +343,21 @@ async fn the_next_message_waits_for_the_callback_of_the_previous_one() {
     assert!(got[1].at.duration_since(got[0].at) >= Duration::from_millis(280));
     server.wait_state(&m0, "DELIVERED").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raising_parallelism_applies_at_once() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let hold = Duration::from_millis(300);
+    rx.set_default(Reply::status(200).delay(hold));
+    upsert(&server, json!({"queueName": "grow", "parallelism": 1, "paused": true})).await;
+    for i in 0..4 {
+        enqueue(&server, "grow", &format!("{}/m{i}", rx.url), &[]).await;
+    }
+    let (status, _) = upsert(&server, json!({"queueName": "grow", "parallelism": 4, "paused": false})).await;
+    assert_eq!(status, 200);
+    let got = rx.wait_for(4).await;
+    let spread = got[3].at.duration_since(got[0].at);
+    assert!(spread < hold, "all four in flight together, spread {spread:?}");
+    wait_lag(&server, "grow", 0).await;
+}

@@ -371,3 +371,63 @@ async fn patched_default_headers_apply_and_request_headers_win() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn re_adding_a_url_renames_it_and_created_messages_ignore_later_changes() {
+    let server = TestServer::start().await;
+    server.clock.pause();
+    let rx = Receiver::start().await;
+    let a = format!("{}/a", rx.url);
+    let b = format!("{}/b", rx.url);
+    add(&server, "g", json!([{"url": a}, {"url": b}])).await;
+    add(&server, "g", json!([{"name": "renamed", "url": a}])).await;
+    let (_, group) = server.get_json("/v2/topics/g").await;
+    assert_eq!(
+        group["endpoints"],
+        json!([{"name": "renamed", "url": a}, {"url": b}]),
+        "the URL is the identity: no duplicate endpoint"
+    );
+    let (status, resp) = server
+        .post_raw("/v2/publish/g", &[("Upstash-Delay", "1m")], "x")
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp.as_array().unwrap().len(), 2);
+    // Changing or deleting the group does not touch messages already created.
+    remove(&server, "g", json!([{"url": b}])).await;
+    send(server.call("DELETE", "/v2/topics/g")).await;
+    server.advance(Duration::from_secs(60));
+    let got = rx.wait_for(2).await;
+    let mut targets: Vec<&str> = got.iter().map(|r| r.target.as_str()).collect();
+    targets.sort();
+    assert_eq!(targets, ["/a", "/b"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn enqueueing_to_a_group_fans_out_into_the_queue() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::status(200).delay(Duration::from_millis(100)));
+    add(
+        &server,
+        "qg",
+        json!([{"url": format!("{}/1", rx.url)}, {"url": format!("{}/2", rx.url)}]),
+    )
+    .await;
+    let (status, resp) = server.post_raw("/v2/enqueue/gq/qg", &[], "x").await;
+    assert_eq!(status, 200, "{resp}");
+    let elements = resp.as_array().expect("array for a group");
+    assert_eq!(elements.len(), 2);
+    let got = rx.wait_for(2).await;
+    assert_eq!(got[0].target, "/1");
+    assert_eq!(got[1].target, "/2");
+    assert!(
+        got[1].at.duration_since(got[0].at) >= Duration::from_millis(90),
+        "one at a time through the queue"
+    );
+    for e in elements {
+        let id = e["messageId"].as_str().unwrap();
+        let created = server.event(id, "CREATED").await;
+        assert_eq!(created["queueName"], "gq", "{created}");
+        assert_eq!(created["topicName"], "qg", "{created}");
+    }
+}
