@@ -392,3 +392,63 @@ async fn an_attempt_without_a_response_reports_status_0() {
     }
     cb.assert_quiet(2, QUIET).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_non_retryable_answer_fires_both_callbacks_at_once() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    rx.script(
+        "/d",
+        Reply::status(489)
+            .header("Upstash-NonRetryable-Error", "true")
+            .body("invalid"),
+    );
+    let id = server
+        .publish(
+            &format!("{}/d", rx.url),
+            &[
+                ("Upstash-Retries", "3"),
+                ("Upstash-Callback", &format!("{}/cb", rx.url)),
+                ("Upstash-Failure-Callback", &format!("{}/fcb", rx.url)),
+            ],
+            "x",
+        )
+        .await;
+    server.wait_state(&id, "FAILED").await;
+    let got = rx.wait_for(3).await;
+    rx.assert_quiet(3, QUIET).await;
+    let fcb = got.iter().find(|r| r.target == "/fcb").expect("failure callback").json();
+    assert_eq!(fcb["status"], 489);
+    assert_eq!(fcb["body"], b64("invalid"));
+    assert_eq!(fcb["maxRetries"], 3);
+    assert!(fcb.get("retried").is_none() || fcb["retried"] == 0, "{fcb}");
+    assert!(fcb["dlqId"].is_string(), "{fcb}");
+    let cb = got.iter().find(|r| r.target == "/cb").expect("callback").json();
+    assert_eq!(cb["status"], 489);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_message_produces_no_further_callbacks() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::status(500));
+    let cb = Receiver::start().await;
+    let id = server
+        .publish(
+            &format!("{}/d", rx.url),
+            &[
+                ("Upstash-Callback", &format!("{}/cb", cb.url)),
+                ("Upstash-Failure-Callback", &format!("{}/fcb", cb.url)),
+            ],
+            "x",
+        )
+        .await;
+    server.wait_retries(&id, 1).await;
+    cb.wait_for(1).await;
+    let (status, body) = common::ext::send(server.call("DELETE", &format!("/v2/messages/{id}"))).await;
+    assert_eq!(status, 200, "{body}");
+    server.wait_state(&id, "CANCELED").await;
+    server.advance(Duration::from_secs(86_400));
+    cb.assert_quiet(1, QUIET).await;
+    assert_eq!(rx.count(), 1);
+}

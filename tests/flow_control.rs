@@ -209,6 +209,17 @@ async fn key_state_exists_right_after_publishing_with_every_field() {
     assert!(msg.get("parallelism").is_none(), "{msg}");
     assert_eq!(msg["rate"], 1);
     assert_eq!(msg["period"], 1, "default period");
+    for (value, period) in [("rate=23, period=1h30m3s", 5403), ("parallelism=5,period=1d", 86400), ("rate=2,period=90", 90)] {
+        let id = server
+            .publish(
+                "http://127.0.0.1:1/later",
+                &[("Upstash-Delay", "1h"), ("Upstash-Flow-Control-Key", "k-periods"), ("Upstash-Flow-Control-Value", value)],
+                "x",
+            )
+            .await;
+        let (_, msg) = server.get_json(&format!("/v2/messages/{id}")).await;
+        assert_eq!(msg["period"], period, "{value}: {msg}");
+    }
 
     let (status, list) = server.get_json("/v2/flowControl").await;
     assert_eq!(status, 200);
@@ -219,7 +230,7 @@ async fn key_state_exists_right_after_publishing_with_every_field() {
         .map(|k| k["flowControlKey"].as_str().unwrap())
         .collect();
     keys.sort();
-    assert_eq!(keys, ["k-get", "k-rate-only"]);
+    assert_eq!(keys, ["k-get", "k-periods", "k-rate-only"]);
     let (status, _) = server.get_json("/v2/flowControl/never-used").await;
     assert_eq!(status, 404);
 }

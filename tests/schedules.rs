@@ -185,11 +185,21 @@ async fn each_tick_produces_one_signed_delivery_and_updates_the_schedule() {
     assert_eq!(body["scheduleId"], id.as_str(), "callback of a scheduled message: {body}");
     assert_eq!(body["sourceMessageId"], msg_id.as_str());
 
+    // While the next tick is being delivered its state is IN_PROGRESS.
+    rx.script("/tick", Reply::status(200).delay(Duration::from_millis(300)));
+    server.advance(Duration::from_secs(60));
+    let got = rx.wait_for(2).await;
+    let slow = got[1].header("upstash-message-id").unwrap().to_string();
+    let s = schedule(&server, &id).await;
+    assert_eq!(s["lastScheduleStates"][&slow], "IN_PROGRESS", "{s}");
+    server.wait_state(&slow, "DELIVERED").await;
+    cb.wait_for(2).await;
+
     // The next tick fails (no retries): FAIL.
     rx.script("/tick", Reply::status(500));
     server.advance(Duration::from_secs(60));
-    let got = rx.wait_for(2).await;
-    let second = got[1].header("upstash-message-id").unwrap().to_string();
+    let got = rx.wait_for(3).await;
+    let second = got[2].header("upstash-message-id").unwrap().to_string();
     assert_ne!(second, msg_id);
     server.wait_state(&second, "FAILED").await;
     let s = eventually("lastScheduleStates FAIL", || async {
@@ -197,9 +207,9 @@ async fn each_tick_produces_one_signed_delivery_and_updates_the_schedule() {
         (s["lastScheduleStates"][&second] == "FAIL").then_some(s)
     })
     .await;
-    assert_eq!(s["lastScheduleTime"], fire + MINUTE);
+    assert_eq!(s["lastScheduleTime"], fire + 2 * MINUTE);
     assert!(s["lastScheduleStates"].get(&msg_id).is_none(), "only the last trigger: {s}");
-    rx.assert_quiet(2, QUIET).await;
+    rx.assert_quiet(3, QUIET).await;
 }
 
 /// The first day after `from` on which 04:00 in New York is not 24 h after 04:00 the day
@@ -568,6 +578,8 @@ async fn invalid_schedules_are_rejected_with_the_problem_named() {
     }
     let (status, body) = create(&server, "bad$group", &[("Upstash-Cron", "* * * * *")], "").await;
     assert_eq!(status, 400, "{body}");
+    let (status, body) = create(&server, "api/llm", &[("Upstash-Cron", "* * * * *")], "").await;
+    assert_eq!(status, 400, "schedules cannot target api/ destinations: {body}");
     let (_, list) = server.get_json("/v2/schedules").await;
     assert_eq!(list, json!([]), "nothing was created");
 }
@@ -620,4 +632,21 @@ async fn cron_fields_follow_classic_semantics() {
             Utc.timestamp_millis_opt(t).unwrap()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstash_cron_on_publish_is_refused() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let (status, body) = server
+        .post_raw(
+            &format!("/v2/publish/{}/cron", rx.url),
+            &[("Upstash-Cron", "* * * * *")],
+            "",
+        )
+        .await;
+    assert_eq!(status, 400, "Upstash-Cron belongs on /v2/schedules: {body}");
+    rx.assert_quiet(0, QUIET).await;
+    let (_, list) = server.get_json("/v2/schedules").await;
+    assert_eq!(list, json!([]));
 }

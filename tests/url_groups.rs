@@ -162,6 +162,14 @@ async fn invalid_names_and_urls_are_rejected() {
         404,
         "removing endpoints of an unknown group"
     );
+    add(&server, "exists", json!([{"url": "http://127.0.0.1:1/a"}])).await;
+    assert_eq!(
+        remove(&server, "exists", json!([{}])).await,
+        400,
+        "an endpoint selector needs a url or a name"
+    );
+    let (_, group) = server.get_json("/v2/topics/exists").await;
+    assert_eq!(group["endpoints"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -317,3 +317,24 @@ async fn every_redaction_spelling_is_accepted_and_unknown_items_are_refused() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_values_are_decoded_for_configuration_and_kept_for_the_destination() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let (status, resp) = tokenless(
+        &server,
+        &format!(
+            "{}/enc?q=a%20b&upstash-forward-x-sig=t%3D1%2Cv1%3Dab&qstash_token={TOKEN}&r=%2F",
+            rx.url
+        ),
+        &[],
+        "x",
+    )
+    .await;
+    assert_eq!(status, 200, "{resp}");
+    let got = rx.wait_for(1).await;
+    assert_eq!(got[0].target, "/enc?q=a%20b&r=%2F", "the destination's encoding is kept");
+    assert_eq!(got[0].header("x-sig"), Some("t=1,v1=ab"), "config values are decoded");
+    assert_eq!(got[0].signature_error, None);
+}
