@@ -50,7 +50,9 @@ async fn mixed_batch_answers_in_item_order_and_delivers_every_item() {
     let elements = resp.as_array().expect("array");
     assert_eq!(elements.len(), 5, "{resp}");
     let plain = id(&elements[0]);
-    let group = elements[1].as_array().expect("nested array for the group item");
+    let group = elements[1]
+        .as_array()
+        .expect("nested array for the group item");
     assert_eq!(group.len(), 2);
     assert_eq!(group[0]["url"], g1.as_str());
     assert_eq!(group[1]["url"], g2.as_str());
@@ -109,13 +111,19 @@ async fn a_single_item_still_gets_an_array() {
     let server = TestServer::start().await;
     let rx = Receiver::start().await;
     let (status, resp) = server
-        .post_json("/v2/batch", &json!([{"destination": format!("{}/one", rx.url)}]))
+        .post_json(
+            "/v2/batch",
+            &json!([{"destination": format!("{}/one", rx.url)}]),
+        )
         .await;
     assert_eq!(status, 200, "{resp}");
     let elements = resp.as_array().expect("array even for one item");
     assert_eq!(elements.len(), 1);
     let got = rx.wait_for(1).await;
-    assert_eq!(got[0].header("upstash-message-id"), Some(id(&elements[0]).as_str()));
+    assert_eq!(
+        got[0].header("upstash-message-id"),
+        Some(id(&elements[0]).as_str())
+    );
     let (status, resp) = server.post_json("/v2/batch", &json!([])).await;
     assert_eq!(status, 200, "{resp}");
     assert_eq!(resp, json!([]));
@@ -152,7 +160,7 @@ async fn a_bad_item_gets_an_error_element_while_the_others_are_sent() {
     assert_eq!(targets, ["/first", "/last"]);
     server.wait_state(&first, "DELIVERED").await;
     server.wait_state(&last, "DELIVERED").await;
-    let created = server.events("state=CREATED").await;
+    let created = server.log_entries("state=CREATED").await;
     assert_eq!(created.len(), 2, "only the good items became messages");
 }
 
@@ -162,11 +170,23 @@ async fn malformed_batches_are_rejected_whole() {
     let rx = Receiver::start().await;
     let good = json!({"destination": format!("{}/x", rx.url), "body": "x"});
     let cases: Vec<(&str, String)> = vec![
-        ("not an array", json!({"destination": format!("{}/x", rx.url)}).to_string()),
+        (
+            "not an array",
+            json!({"destination": format!("{}/x", rx.url)}).to_string(),
+        ),
         ("bad JSON", format!("[{good}")),
-        ("item without destination", json!([good, {"body": "x"}]).to_string()),
-        ("empty destination", json!([good, {"destination": ""}]).to_string()),
-        ("item not an object", json!([good, "https://example.com"]).to_string()),
+        (
+            "item without destination",
+            json!([good, {"body": "x"}]).to_string(),
+        ),
+        (
+            "empty destination",
+            json!([good, {"destination": ""}]).to_string(),
+        ),
+        (
+            "item not an object",
+            json!([good, "https://example.com"]).to_string(),
+        ),
         ("empty body", String::new()),
     ];
     for (what, body) in cases {
@@ -177,7 +197,10 @@ async fn malformed_batches_are_rejected_whole() {
         assert!(resp["error"].is_string(), "{what}: {resp}");
     }
     rx.assert_quiet(0, QUIET).await;
-    assert!(server.events("").await.is_empty(), "nothing was created");
+    assert!(
+        server.log_entries("").await.is_empty(),
+        "nothing was created"
+    );
     // The batch needs the token like everything else.
     let resp = server
         .http

@@ -21,7 +21,7 @@ fn b64(s: &str) -> String {
 async fn message_to(server: &TestServer, url: &str) -> String {
     eventually(&format!("a message to {url}"), || async {
         server
-            .events(&format!("url={}&state=CREATED", urlencode(url)))
+            .log_entries(&format!("url={}&state=CREATED", urlencode(url)))
             .await
             .first()
             .map(|e| e["messageId"].as_str().unwrap().to_string())
@@ -49,7 +49,10 @@ async fn a_callback_follows_every_attempt_with_the_documented_body() {
         "/dest",
         Reply::status(500).header("X-Resp", "r1").body("fail-1"),
     );
-    dest.script("/dest", Reply::status(201).header("X-Resp", "r2").body("ok-2"));
+    dest.script(
+        "/dest",
+        Reply::status(201).header("X-Resp", "r2").body("ok-2"),
+    );
     let dest_url = format!("{}/dest?d=1", dest.url);
     let cb_url = format!("{}/cb?x=1", cb.url);
     let (status, resp) = server
@@ -71,7 +74,10 @@ async fn a_callback_follows_every_attempt_with_the_documented_body() {
     // First attempt fails: a callback with status 500 arrives at once.
     let got = cb.wait_for(1).await;
     let first = &got[0];
-    assert_eq!(first.signature_error, None, "signed, sub = the callback URL");
+    assert_eq!(
+        first.signature_error, None,
+        "signed, sub = the callback URL"
+    );
     assert_eq!(first.claims.as_ref().unwrap()["sub"], cb_url.as_str());
     assert_eq!(first.target, "/cb?x=1");
     assert_eq!(first.method, "POST");
@@ -96,7 +102,11 @@ async fn a_callback_follows_every_attempt_with_the_documented_body() {
     assert_eq!(body["url"], dest_url.as_str());
     assert_eq!(body["method"], "PUT");
     assert_eq!(body["sourceHeader"]["X-Src"], json!(["s"]), "{body}");
-    assert_eq!(body["sourceHeader"]["Content-Type"], json!(["text/plain"]), "{body}");
+    assert_eq!(
+        body["sourceHeader"]["Content-Type"],
+        json!(["text/plain"]),
+        "{body}"
+    );
     assert_eq!(body["sourceBody"], b64("source body"));
     assert_eq!(
         body["createdAt"],
@@ -166,7 +176,11 @@ async fn the_failure_callback_fires_once_after_the_last_attempt() {
     assert_eq!(r.signature_error, None);
     assert_eq!(r.claims.as_ref().unwrap()["sub"], fcb_url.as_str());
     assert_eq!(r.method, "PUT", "Upstash-Failure-Callback-Method");
-    assert_eq!(r.header("x-f"), Some("ff"), "Upstash-Failure-Callback-Forward-X-F");
+    assert_eq!(
+        r.header("x-f"),
+        Some("ff"),
+        "Upstash-Failure-Callback-Forward-X-F"
+    );
     assert_eq!(r.header("content-type"), Some("application/json"));
     let body = r.json();
     assert_eq!(body["status"], 503, "{body}");
@@ -178,7 +192,10 @@ async fn the_failure_callback_fires_once_after_the_last_attempt() {
     assert_eq!(body["url"], dest_url.as_str());
     assert_eq!(body["method"], "POST");
     assert_eq!(body["sourceBody"], b64("payload"));
-    assert!(body["createdAt"].is_string() && body["notBefore"].is_string(), "{body}");
+    assert!(
+        body["createdAt"].is_string() && body["notBefore"].is_string(),
+        "{body}"
+    );
     assert_eq!(body["callerIP"], "127.0.0.1");
     let dlq_id = body["dlqId"].as_str().expect("dlqId on failure callbacks");
     let (status, entry) = server.get_json(&format!("/v2/dlq/{dlq_id}")).await;
@@ -213,7 +230,11 @@ async fn no_failure_callback_when_the_message_is_delivered() {
     rx.assert_quiet(4, QUIET).await;
     let mut targets: Vec<&str> = got.iter().map(|r| r.target.as_str()).collect();
     targets.sort();
-    assert_eq!(targets, ["/c", "/c", "/d", "/d"], "two attempts, two callbacks, no failure callback");
+    assert_eq!(
+        targets,
+        ["/c", "/c", "/d", "/d"],
+        "two attempts, two callbacks, no failure callback"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -248,10 +269,16 @@ async fn callback_messages_take_their_configuration_from_prefixed_headers() {
     let cb_id = message_to(&server, &cb_url).await;
     let fcb_id = message_to(&server, &fcb_url).await;
     let created = server.event(&cb_id, "CREATED").await;
-    assert_eq!(created["maxRetries"], 1, "Upstash-Callback-Retries: {created}");
+    assert_eq!(
+        created["maxRetries"], 1,
+        "Upstash-Callback-Retries: {created}"
+    );
     assert_eq!(created["method"], "PATCH", "{created}");
     let created = server.event(&fcb_id, "CREATED").await;
-    assert_eq!(created["maxRetries"], 0, "Upstash-Failure-Callback-Retries: {created}");
+    assert_eq!(
+        created["maxRetries"], 0,
+        "Upstash-Failure-Callback-Retries: {created}"
+    );
 
     // Delays: nothing before 30 s, the callback at 30 s, the failure callback at 1 min.
     server.advance(Duration::from_millis(29_999));
@@ -268,7 +295,10 @@ async fn callback_messages_take_their_configuration_from_prefixed_headers() {
     let got = cb.wait_for(2).await;
     assert_eq!(got[1].target, "/fcb");
     assert_eq!(got[1].method, "POST", "failure callbacks default to POST");
-    assert!(got[1].header("x-cb").is_none(), "callback headers stay on the callback");
+    assert!(
+        got[1].header("x-cb").is_none(),
+        "callback headers stay on the callback"
+    );
 
     // The failure callback (0 retries) fails for good; the callback (1 retry) retries once.
     server.wait_state(&fcb_id, "FAILED").await;
@@ -348,13 +378,14 @@ async fn group_messages_report_topic_and_endpoint_in_callbacks() {
 async fn callback_urls_must_be_http() {
     let server = TestServer::start().await;
     for header in ["Upstash-Callback", "Upstash-Failure-Callback"] {
-        for bad in ["ftp://example.com/cb", "not a url", "/relative/cb", "example.com/cb"] {
+        for bad in [
+            "ftp://example.com/cb",
+            "not a url",
+            "/relative/cb",
+            "example.com/cb",
+        ] {
             let (status, body) = server
-                .post_raw(
-                    "/v2/publish/http://127.0.0.1:1/x",
-                    &[(header, bad)],
-                    "x",
-                )
+                .post_raw("/v2/publish/http://127.0.0.1:1/x", &[(header, bad)], "x")
                 .await;
             assert_eq!(status, 400, "{header}: {bad}: {body}");
             assert!(
@@ -363,17 +394,18 @@ async fn callback_urls_must_be_http() {
             );
         }
     }
-    assert!(server.events("").await.is_empty());
+    assert!(server.log_entries("").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_attempt_without_a_response_reports_status_0() {
     let server = TestServer::start().await;
     let cb = Receiver::start().await;
-    // Port 9 (discard) is closed on test machines: connection refused.
+    // Nothing listens there: connection refused.
+    let dead = format!("http://127.0.0.1:{}/nothing", common::free_port());
     let id = server
         .publish(
-            "http://127.0.0.1:9/nothing",
+            &dead,
             &[
                 ("Upstash-Retries", "0"),
                 ("Upstash-Callback", &format!("{}/cb", cb.url)),
@@ -388,7 +420,7 @@ async fn an_attempt_without_a_response_reports_status_0() {
         let body = r.json();
         assert_eq!(body["status"], 0, "{}: {body}", r.target);
         assert_eq!(body["sourceMessageId"], id.as_str());
-        assert_eq!(body["url"], "http://127.0.0.1:9/nothing");
+        assert_eq!(body["url"], dead.as_str());
     }
     cb.assert_quiet(2, QUIET).await;
 }
@@ -417,13 +449,21 @@ async fn a_non_retryable_answer_fires_both_callbacks_at_once() {
     server.wait_state(&id, "FAILED").await;
     let got = rx.wait_for(3).await;
     rx.assert_quiet(3, QUIET).await;
-    let fcb = got.iter().find(|r| r.target == "/fcb").expect("failure callback").json();
+    let fcb = got
+        .iter()
+        .find(|r| r.target == "/fcb")
+        .expect("failure callback")
+        .json();
     assert_eq!(fcb["status"], 489);
     assert_eq!(fcb["body"], b64("invalid"));
     assert_eq!(fcb["maxRetries"], 3);
     assert!(fcb.get("retried").is_none() || fcb["retried"] == 0, "{fcb}");
     assert!(fcb["dlqId"].is_string(), "{fcb}");
-    let cb = got.iter().find(|r| r.target == "/cb").expect("callback").json();
+    let cb = got
+        .iter()
+        .find(|r| r.target == "/cb")
+        .expect("callback")
+        .json();
     assert_eq!(cb["status"], 489);
 }
 
@@ -445,7 +485,8 @@ async fn a_cancelled_message_produces_no_further_callbacks() {
         .await;
     server.wait_retries(&id, 1).await;
     cb.wait_for(1).await;
-    let (status, body) = common::ext::send(server.call("DELETE", &format!("/v2/messages/{id}"))).await;
+    let (status, body) =
+        common::ext::send(server.call("DELETE", &format!("/v2/messages/{id}"))).await;
     assert_eq!(status, 200, "{body}");
     server.wait_state(&id, "CANCELED").await;
     server.advance(Duration::from_secs(86_400));

@@ -11,14 +11,24 @@ use serde_json::{Value, json};
 
 const QUIET: Duration = Duration::from_millis(150);
 
-async fn publish(server: &TestServer, dest: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+/// (what changes, destination, headers, body)
+type Variant<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, &'a str);
+
+async fn publish(
+    server: &TestServer,
+    dest: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
     server
         .post_raw(&format!("/v2/publish/{dest}"), headers, body)
         .await
 }
 
 fn id(v: &Value) -> &str {
-    v["messageId"].as_str().unwrap_or_else(|| panic!("no messageId: {v}"))
+    v["messageId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no messageId: {v}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -27,14 +37,26 @@ async fn deduplication_id_holds_for_ten_minutes() {
     server.clock.pause();
     let rx = Receiver::start().await;
     let dest = format!("{}/d", rx.url);
-    let (status, first) = publish(&server, &dest, &[("Upstash-Deduplication-Id", "abc")], "one").await;
+    let (status, first) = publish(
+        &server,
+        &dest,
+        &[("Upstash-Deduplication-Id", "abc")],
+        "one",
+    )
+    .await;
     assert_eq!(status, 200, "{first}");
     assert_ne!(first["deduplicated"], true);
     let first_id = id(&first).to_string();
     rx.wait_for(1).await;
 
     // Same id, other body and even another destination: a duplicate.
-    let (status, dup) = publish(&server, &dest, &[("Upstash-Deduplication-Id", "abc")], "two").await;
+    let (status, dup) = publish(
+        &server,
+        &dest,
+        &[("Upstash-Deduplication-Id", "abc")],
+        "two",
+    )
+    .await;
     assert_eq!(status, 202, "{dup}");
     assert_eq!(id(&dup), first_id);
     assert_eq!(dup["deduplicated"], true);
@@ -51,20 +73,27 @@ async fn deduplication_id_holds_for_ten_minutes() {
     rx.assert_quiet(1, QUIET).await;
     assert_eq!(&rx.received()[0].body[..], b"one");
     assert_eq!(
-        server.events("state=CREATED").await.len(),
+        server.log_entries("state=CREATED").await.len(),
         1,
         "no message and no log entry for duplicates"
     );
 
     // Another id is independent.
-    let (status, other) = publish(&server, &dest, &[("Upstash-Deduplication-Id", "abd")], "x").await;
+    let (status, other) =
+        publish(&server, &dest, &[("Upstash-Deduplication-Id", "abd")], "x").await;
     assert_eq!(status, 200);
     assert_ne!(id(&other), first_id);
     rx.wait_for(2).await;
 
     // Past the window the same id creates a new message.
     server.advance(Duration::from_secs(2));
-    let (status, again) = publish(&server, &dest, &[("Upstash-Deduplication-Id", "abc")], "four").await;
+    let (status, again) = publish(
+        &server,
+        &dest,
+        &[("Upstash-Deduplication-Id", "abc")],
+        "four",
+    )
+    .await;
     assert_eq!(status, 200, "{again}");
     assert_ne!(again["deduplicated"], true);
     let again_id = id(&again).to_string();
@@ -73,7 +102,13 @@ async fn deduplication_id_holds_for_ten_minutes() {
     assert_eq!(&got[2].body[..], b"four");
     server.wait_state(&again_id, "DELIVERED").await;
     // …and that new message opens a new window.
-    let (status, dup) = publish(&server, &dest, &[("Upstash-Deduplication-Id", "abc")], "five").await;
+    let (status, dup) = publish(
+        &server,
+        &dest,
+        &[("Upstash-Deduplication-Id", "abc")],
+        "five",
+    )
+    .await;
     assert_eq!(status, 202);
     assert_eq!(id(&dup), again_id);
     rx.assert_quiet(3, QUIET).await;
@@ -109,10 +144,20 @@ async fn content_based_identity_is_destination_body_content_type_and_forwarded_h
         h.push((k, v));
         h
     };
-    let variants: Vec<(&str, String, Vec<(&str, &str)>, &str)> = vec![
+    let variants: Vec<Variant> = vec![
         ("body", dest.clone(), base.clone(), "{ }"),
-        ("content type", dest.clone(), with("Content-Type", "text/plain"), "{}"),
-        ("forwarded value", dest.clone(), with("Upstash-Forward-X-A", "2"), "{}"),
+        (
+            "content type",
+            dest.clone(),
+            with("Content-Type", "text/plain"),
+            "{}",
+        ),
+        (
+            "forwarded value",
+            dest.clone(),
+            with("Upstash-Forward-X-A", "2"),
+            "{}",
+        ),
         (
             "extra forwarded header",
             dest.clone(),
@@ -124,7 +169,12 @@ async fn content_based_identity_is_destination_body_content_type_and_forwarded_h
             "{}",
         ),
         ("destination", format!("{}/c2", rx.url), base.clone(), "{}"),
-        ("destination query", format!("{}/c?q=1", rx.url), base.clone(), "{}"),
+        (
+            "destination query",
+            format!("{}/c?q=1", rx.url),
+            base.clone(),
+            "{}",
+        ),
     ];
     let mut ids = vec![first_id.clone()];
     for (what, d, headers, body) in &variants {
@@ -146,7 +196,13 @@ async fn content_based_identity_is_destination_body_content_type_and_forwarded_h
 
     // Without the header (or with false) identical publishes are separate messages.
     let (_, n1) = publish(&server, &dest, &[], "same").await;
-    let (status, n2) = publish(&server, &dest, &[("Upstash-Content-Based-Deduplication", "false")], "same").await;
+    let (status, n2) = publish(
+        &server,
+        &dest,
+        &[("Upstash-Content-Based-Deduplication", "false")],
+        "same",
+    )
+    .await;
     assert_eq!(status, 200);
     assert_ne!(id(&n1), id(&n2));
 
@@ -160,9 +216,17 @@ async fn content_based_identity_is_destination_body_content_type_and_forwarded_h
 #[tokio::test(flavor = "multi_thread")]
 async fn deduplication_is_per_user() {
     let server = TestServer::start().await;
-    let rx = Receiver::start_with_keys(&[USERS[0].current_signing_key, USERS[1].current_signing_key]).await;
+    let rx =
+        Receiver::start_with_keys(&[USERS[0].current_signing_key, USERS[1].current_signing_key])
+            .await;
     let dest = format!("{}/u", rx.url);
-    let (status, mine) = publish(&server, &dest, &[("Upstash-Deduplication-Id", "shared")], "x").await;
+    let (status, mine) = publish(
+        &server,
+        &dest,
+        &[("Upstash-Deduplication-Id", "shared")],
+        "x",
+    )
+    .await;
     assert_eq!(status, 200);
     let other = |headers: Vec<(&'static str, &'static str)>| {
         let mut req = server
@@ -178,7 +242,13 @@ async fn deduplication_is_per_user() {
     let (status, theirs) = other(vec![("Upstash-Deduplication-Id", "shared")]).await;
     assert_eq!(status, 200, "another user's id space: {theirs}");
     assert_ne!(id(&theirs), id(&mine));
-    let (status, _) = publish(&server, &dest, &[("Upstash-Content-Based-Deduplication", "true")], "cb").await;
+    let (status, _) = publish(
+        &server,
+        &dest,
+        &[("Upstash-Content-Based-Deduplication", "true")],
+        "cb",
+    )
+    .await;
     assert_eq!(status, 200);
     let (status, _) = other(vec![("Upstash-Content-Based-Deduplication", "true")]).await;
     assert_eq!(status, 200, "content identity is per user too");
@@ -228,7 +298,10 @@ async fn groups_batches_and_enqueues_are_deduplicated_too() {
     // Batch: each item on its own; the batch itself answers 200.
     let item = json!({"destination": format!("{}/b", rx.url), "headers": {"upstash-deduplication-id": "b-1"}, "body": "b"});
     let (status, b) = server
-        .post_json("/v2/batch", &json!([item, item, {"destination": format!("{}/b2", rx.url)}]))
+        .post_json(
+            "/v2/batch",
+            &json!([item, item, {"destination": format!("{}/b2", rx.url)}]),
+        )
         .await;
     assert_eq!(status, 200, "{b}");
     assert_eq!(b[0]["messageId"], b[1]["messageId"], "{b}");

@@ -54,7 +54,11 @@ async fn rate_allows_that_many_starts_per_period() {
     for i in 0..5 {
         ids.push(
             server
-                .publish(&format!("{}/m{i}", rx.url), &fc("k-rate", "rate=2, period=10s"), "x")
+                .publish(
+                    &format!("{}/m{i}", rx.url),
+                    &fc("k-rate", "rate=2, period=10s"),
+                    "x",
+                )
                 .await,
         );
     }
@@ -101,13 +105,21 @@ async fn retries_count_against_the_rate() {
     let rx = Receiver::start().await;
     rx.script("/a", Reply::status(500).header("Retry-After", "0"));
     let a = server
-        .publish(&format!("{}/a", rx.url), &fc("k-retry", "rate=2, period=1m"), "x")
+        .publish(
+            &format!("{}/a", rx.url),
+            &fc("k-retry", "rate=2, period=1m"),
+            "x",
+        )
         .await;
     // Attempt 1 of /a fails, its immediate retry is the second start of the window.
     server.wait_retries(&a, 1).await;
     server.wait_state(&a, "DELIVERED").await;
     let b = server
-        .publish(&format!("{}/b", rx.url), &fc("k-retry", "rate=2, period=1m"), "x")
+        .publish(
+            &format!("{}/b", rx.url),
+            &fc("k-retry", "rate=2, period=1m"),
+            "x",
+        )
         .await;
     rx.assert_quiet(2, QUIET).await;
     assert_eq!(server.states(&b).await, ["CREATED"]);
@@ -125,7 +137,11 @@ async fn parallelism_caps_deliveries_in_flight() {
     for i in 0..6 {
         ids.push(
             server
-                .publish(&format!("{}/m{i}", rx.url), &fc("k-par", "parallelism=2"), "x")
+                .publish(
+                    &format!("{}/m{i}", rx.url),
+                    &fc("k-par", "parallelism=2"),
+                    "x",
+                )
                 .await,
         );
     }
@@ -149,7 +165,11 @@ async fn parallelism_caps_deliveries_in_flight() {
     other.set_default(Reply::status(200).delay(hold));
     for i in 0..3 {
         server
-            .publish(&format!("{}/o{i}", other.url), &fc(&format!("k-other-{i}"), "parallelism=1"), "x")
+            .publish(
+                &format!("{}/o{i}", other.url),
+                &fc(&format!("k-other-{i}"), "parallelism=1"),
+                "x",
+            )
             .await;
     }
     let got = other.wait_for(3).await;
@@ -165,7 +185,10 @@ async fn key_state_exists_right_after_publishing_with_every_field() {
             &[
                 ("Upstash-Delay", "1h"),
                 ("Upstash-Flow-Control-Key", "k-get"),
-                ("Upstash-Flow-Control-Value", "parallelism=3, rate=5, period=1m"),
+                (
+                    "Upstash-Flow-Control-Value",
+                    "parallelism=3, rate=5, period=1m",
+                ),
             ],
             "x",
         )
@@ -191,7 +214,10 @@ async fn key_state_exists_right_after_publishing_with_every_field() {
     assert_eq!(state["ratePeriod"], 60);
     assert_eq!(state["parallelismCount"], 0);
     assert_eq!(state["rateCount"], 0);
-    assert_eq!(state["waitListSize"], 0, "a message that is not due yet is not waiting");
+    assert_eq!(
+        state["waitListSize"], 0,
+        "a message that is not due yet is not waiting"
+    );
 
     let (_, msg) = server.get_json(&format!("/v2/messages/{id}")).await;
     assert_eq!(msg["flowControlKey"], "k-get");
@@ -201,7 +227,11 @@ async fn key_state_exists_right_after_publishing_with_every_field() {
     let rate_only = server
         .publish(
             "http://127.0.0.1:1/later",
-            &[("Upstash-Delay", "1h"), ("Upstash-Flow-Control-Key", "k-rate-only"), ("Upstash-Flow-Control-Value", "rate=1")],
+            &[
+                ("Upstash-Delay", "1h"),
+                ("Upstash-Flow-Control-Key", "k-rate-only"),
+                ("Upstash-Flow-Control-Value", "rate=1"),
+            ],
             "x",
         )
         .await;
@@ -209,11 +239,19 @@ async fn key_state_exists_right_after_publishing_with_every_field() {
     assert!(msg.get("parallelism").is_none(), "{msg}");
     assert_eq!(msg["rate"], 1);
     assert_eq!(msg["period"], 1, "default period");
-    for (value, period) in [("rate=23, period=1h30m3s", 5403), ("parallelism=5,period=1d", 86400), ("rate=2,period=90", 90)] {
+    for (value, period) in [
+        ("rate=23, period=1h30m3s", 5403),
+        ("parallelism=5,period=1d", 86400),
+        ("rate=2,period=90", 90),
+    ] {
         let id = server
             .publish(
                 "http://127.0.0.1:1/later",
-                &[("Upstash-Delay", "1h"), ("Upstash-Flow-Control-Key", "k-periods"), ("Upstash-Flow-Control-Value", value)],
+                &[
+                    ("Upstash-Delay", "1h"),
+                    ("Upstash-Flow-Control-Key", "k-periods"),
+                    ("Upstash-Flow-Control-Value", value),
+                ],
                 "x",
             )
             .await;
@@ -248,7 +286,11 @@ async fn a_paused_key_holds_deliveries_and_resume_releases_them_in_order() {
     for i in 0..3 {
         ids.push(
             server
-                .publish(&format!("{}/m{i}", rx.url), &fc("k-pause", "parallelism=1"), "x")
+                .publish(
+                    &format!("{}/m{i}", rx.url),
+                    &fc("k-pause", "parallelism=1"),
+                    "x",
+                )
                 .await,
         );
         let state = key_state(&server, "k-pause").await;
@@ -277,11 +319,19 @@ async fn pin_unpin_and_reset_rate() {
     server
         .publish(
             "http://127.0.0.1:1/later",
-            &[("Upstash-Delay", "1h"), ("Upstash-Flow-Control-Key", "k-pin"), ("Upstash-Flow-Control-Value", "rate=1")],
+            &[
+                ("Upstash-Delay", "1h"),
+                ("Upstash-Flow-Control-Key", "k-pin"),
+                ("Upstash-Flow-Control-Value", "rate=1"),
+            ],
             "x",
         )
         .await;
-    let (status, body) = send(server.call("POST", "/v2/flowControl/k-pin/pin?parallelism=3&rate=20&period=120")).await;
+    let (status, body) = send(server.call(
+        "POST",
+        "/v2/flowControl/k-pin/pin?parallelism=3&rate=20&period=120",
+    ))
+    .await;
     assert_eq!(status, 200, "{body}");
     let state = key_state(&server, "k-pin").await;
     assert_eq!(state["parallelismMax"], 3, "{state}");
@@ -289,14 +339,22 @@ async fn pin_unpin_and_reset_rate() {
     assert_eq!(state["ratePeriod"], 120, "{state}");
     assert_eq!(state["isPinnedParallelism"], true);
     assert_eq!(state["isPinnedRate"], true);
-    let (status, _) = send(server.call("POST", "/v2/flowControl/k-pin/unpin?parallelism=true")).await;
+    let (status, _) =
+        send(server.call("POST", "/v2/flowControl/k-pin/unpin?parallelism=true")).await;
     assert_eq!(status, 200);
     let state = key_state(&server, "k-pin").await;
     assert_eq!(state["isPinnedParallelism"], false, "{state}");
     assert_eq!(state["isPinnedRate"], true, "{state}");
-    assert_eq!(state["parallelismMax"], 3, "values stay after unpinning: {state}");
+    assert_eq!(
+        state["parallelismMax"], 3,
+        "values stay after unpinning: {state}"
+    );
     assert_eq!(state["rateMax"], 20);
-    send(server.call("POST", "/v2/flowControl/k-pin/unpin?rate=true&parallelism=false")).await;
+    send(server.call(
+        "POST",
+        "/v2/flowControl/k-pin/unpin?rate=true&parallelism=false",
+    ))
+    .await;
     let state = key_state(&server, "k-pin").await;
     assert_eq!(state["isPinnedRate"], false, "{state}");
 
@@ -307,7 +365,8 @@ async fn pin_unpin_and_reset_rate() {
         "pin?period=0",
         "pin?rate=abc",
     ] {
-        let (status, body) = send(server.call("POST", &format!("/v2/flowControl/k-pin/{bad}"))).await;
+        let (status, body) =
+            send(server.call("POST", &format!("/v2/flowControl/k-pin/{bad}"))).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
 
@@ -317,7 +376,11 @@ async fn pin_unpin_and_reset_rate() {
     send(server.call("POST", "/v2/flowControl/k-pinned/resume")).await;
     for i in 0..3 {
         server
-            .publish(&format!("{}/p{i}", rx.url), &fc("k-pinned", "rate=100"), "x")
+            .publish(
+                &format!("{}/p{i}", rx.url),
+                &fc("k-pinned", "rate=100"),
+                "x",
+            )
             .await;
     }
     rx.wait_for(1).await;
@@ -339,7 +402,10 @@ async fn pin_unpin_and_reset_rate() {
         server.clock.now_ms() / 1000,
         "{state}"
     );
-    assert_eq!(state["rateCount"], 1, "the released message counts in the new window: {state}");
+    assert_eq!(
+        state["rateCount"], 1,
+        "the released message counts in the new window: {state}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -383,7 +449,10 @@ async fn invalid_flow_control_headers_are_rejected() {
         let (status, body) = server.post_raw(dest, &fc("k-bad", value), "x").await;
         assert_eq!(status, 400, "{value:?}: {body}");
         assert!(
-            body["error"].as_str().unwrap_or("").contains("Flow-Control"),
+            body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Flow-Control"),
             "{value:?}: {body}"
         );
     }
@@ -424,7 +493,10 @@ async fn a_schedule_creates_its_key_and_its_messages_are_gated() {
     assert_eq!(state["rateMax"], 1, "{state}");
     assert_eq!(state["ratePeriod"], 3600, "{state}");
     let (_, schedule) = server
-        .get_json(&format!("/v2/schedules/{}", resp["scheduleId"].as_str().unwrap()))
+        .get_json(&format!(
+            "/v2/schedules/{}",
+            resp["scheduleId"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(schedule["flowControlKey"], "k-sched", "{schedule}");
     assert_eq!(schedule["rate"], 1);

@@ -52,7 +52,14 @@ async fn queues_are_upserted_listed_paused_and_deleted() {
     keys.sort();
     assert_eq!(
         keys,
-        ["createdAt", "lag", "name", "parallelism", "paused", "updatedAt"],
+        [
+            "createdAt",
+            "lag",
+            "name",
+            "parallelism",
+            "paused",
+            "updatedAt"
+        ],
         "{q}"
     );
     assert_eq!(q["name"], "q1");
@@ -156,7 +163,13 @@ async fn invalid_queue_requests_and_quotas() {
 async fn enqueue_creates_the_queue_and_tags_the_message() {
     let server = TestServer::start().await;
     let rx = Receiver::start().await;
-    let id = enqueue(&server, "fresh", &format!("{}/e", rx.url), &[("Upstash-Forward-X-A", "a")]).await;
+    let id = enqueue(
+        &server,
+        "fresh",
+        &format!("{}/e", rx.url),
+        &[("Upstash-Forward-X-A", "a")],
+    )
+    .await;
     let got = rx.wait_for(1).await;
     assert_eq!(got[0].header("x-a"), Some("a"));
     assert_eq!(got[0].signature_error, None);
@@ -164,10 +177,10 @@ async fn enqueue_creates_the_queue_and_tags_the_message() {
         server.wait_state(&id, "DELIVERED").await,
         ["CREATED", "ACTIVE", "DELIVERED"]
     );
-    for e in server.events(&format!("messageId={id}")).await {
+    for e in server.log_entries(&format!("messageId={id}")).await {
         assert_eq!(e["queueName"], "fresh", "{e}");
     }
-    assert_eq!(server.events("queueName=fresh").await.len(), 3);
+    assert_eq!(server.log_entries("queueName=fresh").await.len(), 3);
     let (status, q) = server.get_json("/v2/queues/fresh").await;
     assert_eq!(status, 200);
     assert_eq!(q["parallelism"], 1);
@@ -202,7 +215,11 @@ async fn parallelism_one_is_fifo_behind_a_slow_endpoint() {
     for w in ids.windows(2) {
         let done = time_of(&server, &w[0], "DELIVERED").await;
         let next_active = time_of(&server, &w[1], "ACTIVE").await;
-        assert!(next_active >= done, "{} ACTIVE at {next_active} before DELIVERED {done}", w[1]);
+        assert!(
+            next_active >= done,
+            "{} ACTIVE at {next_active} before DELIVERED {done}",
+            w[1]
+        );
     }
     wait_lag(&server, "slow", 0).await;
 }
@@ -214,7 +231,13 @@ async fn a_failing_head_holds_the_queue_through_its_retries() {
     rx.script("/m0", Reply::status(500));
     rx.script("/m1", Reply::status(500));
     let m0 = enqueue(&server, "held", &format!("{}/m0", rx.url), &[]).await;
-    let m1 = enqueue(&server, "held", &format!("{}/m1", rx.url), &[("Upstash-Retries", "0")]).await;
+    let m1 = enqueue(
+        &server,
+        "held",
+        &format!("{}/m1", rx.url),
+        &[("Upstash-Retries", "0")],
+    )
+    .await;
     let m2 = enqueue(&server, "held", &format!("{}/m2", rx.url), &[]).await;
     server.wait_retries(&m0, 1).await;
     rx.assert_quiet(1, QUIET).await;
@@ -241,7 +264,11 @@ async fn parallelism_n_caps_deliveries_in_flight_in_enqueue_order() {
     let rx = Receiver::start().await;
     let hold = Duration::from_millis(250);
     rx.set_default(Reply::status(200).delay(hold));
-    upsert(&server, json!({"queueName": "wide", "parallelism": 2, "paused": false})).await;
+    upsert(
+        &server,
+        json!({"queueName": "wide", "parallelism": 2, "paused": false}),
+    )
+    .await;
     let mut ids = Vec::new();
     for i in 0..6 {
         ids.push(enqueue(&server, "wide", &format!("{}/m{i}", rx.url), &[]).await);
@@ -278,7 +305,11 @@ async fn parallelism_n_caps_deliveries_in_flight_in_enqueue_order() {
 async fn a_paused_queue_delivers_nothing_until_resumed_and_loses_nothing() {
     let server = TestServer::start().await;
     let rx = Receiver::start().await;
-    upsert(&server, json!({"queueName": "p", "parallelism": 1, "paused": true})).await;
+    upsert(
+        &server,
+        json!({"queueName": "p", "parallelism": 1, "paused": true}),
+    )
+    .await;
     let mut ids = Vec::new();
     for i in 0..3 {
         ids.push(enqueue(&server, "p", &format!("{}/m{i}", rx.url), &[]).await);
@@ -331,7 +362,10 @@ async fn the_next_message_waits_for_the_callback_of_the_previous_one() {
     .await;
     let m1 = enqueue(&server, "cbq", &format!("{}/m1", rx.url), &[]).await;
     cb.wait_for(1).await;
-    let cb_id = cb.received()[0].header("upstash-message-id").unwrap().to_string();
+    let cb_id = cb.received()[0]
+        .header("upstash-message-id")
+        .unwrap()
+        .to_string();
     server.wait_state(&m1, "DELIVERED").await;
     let cb_done = time_of(&server, &cb_id, "DELIVERED").await;
     let m1_active = time_of(&server, &m1, "ACTIVE").await;
@@ -350,14 +384,25 @@ async fn raising_parallelism_applies_at_once() {
     let rx = Receiver::start().await;
     let hold = Duration::from_millis(300);
     rx.set_default(Reply::status(200).delay(hold));
-    upsert(&server, json!({"queueName": "grow", "parallelism": 1, "paused": true})).await;
+    upsert(
+        &server,
+        json!({"queueName": "grow", "parallelism": 1, "paused": true}),
+    )
+    .await;
     for i in 0..4 {
         enqueue(&server, "grow", &format!("{}/m{i}", rx.url), &[]).await;
     }
-    let (status, _) = upsert(&server, json!({"queueName": "grow", "parallelism": 4, "paused": false})).await;
+    let (status, _) = upsert(
+        &server,
+        json!({"queueName": "grow", "parallelism": 4, "paused": false}),
+    )
+    .await;
     assert_eq!(status, 200);
     let got = rx.wait_for(4).await;
     let spread = got[3].at.duration_since(got[0].at);
-    assert!(spread < hold, "all four in flight together, spread {spread:?}");
+    assert!(
+        spread < hold,
+        "all four in flight together, spread {spread:?}"
+    );
     wait_lag(&server, "grow", 0).await;
 }

@@ -14,13 +14,23 @@ use serde_json::{Value, json};
 const QUIET: Duration = Duration::from_millis(150);
 const MINUTE: i64 = 60_000;
 
-async fn create(server: &TestServer, dest: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+async fn create(
+    server: &TestServer,
+    dest: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
     server
         .post_raw(&format!("/v2/schedules/{dest}"), headers, body)
         .await
 }
 
-async fn create_ok(server: &TestServer, dest: &str, headers: &[(&str, &str)], body: &str) -> String {
+async fn create_ok(
+    server: &TestServer,
+    dest: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
     let (status, resp) = create(server, dest, headers, body).await;
     assert_eq!(status, 200, "{resp}");
     resp["scheduleId"].as_str().expect("scheduleId").to_string()
@@ -36,7 +46,9 @@ async fn schedule(server: &TestServer, id: &str) -> Value {
 fn freeze_mid_minute(server: &TestServer) {
     server.clock.pause();
     let rem = server.clock.now_ms().rem_euclid(MINUTE);
-    server.advance(Duration::from_millis(((MINUTE + 30_000 - rem) % MINUTE) as u64));
+    server.advance(Duration::from_millis(
+        ((MINUTE + 30_000 - rem) % MINUTE) as u64,
+    ));
     assert_eq!(server.clock.now_ms().rem_euclid(MINUTE), 30_000);
 }
 
@@ -110,13 +122,25 @@ async fn schedules_are_created_and_described_with_every_field() {
     assert!(s.get("queueName").is_none());
 
     // Defaults.
-    let plain = create_ok(&server, "https://example.com/plain", &[("Upstash-Cron", "0 0 * * *")], "").await;
+    let plain = create_ok(
+        &server,
+        "https://example.com/plain",
+        &[("Upstash-Cron", "0 0 * * *")],
+        "",
+    )
+    .await;
     let p = schedule(&server, &plain).await;
     assert_eq!(p["method"], "POST");
     assert_eq!(p["retries"], 3);
-    assert!(p.get("body").is_none() && p.get("bodyBase64").is_none(), "{p}");
+    assert!(
+        p.get("body").is_none() && p.get("bodyBase64").is_none(),
+        "{p}"
+    );
     assert_eq!(p["isPaused"], false);
-    assert_eq!(p["nextScheduleTime"].as_i64().unwrap(), (now / 86_400_000 + 1) * 86_400_000);
+    assert_eq!(
+        p["nextScheduleTime"].as_i64().unwrap(),
+        (now / 86_400_000 + 1) * 86_400_000
+    );
 
     let (status, list) = server.get_json("/v2/schedules").await;
     assert_eq!(status, 200);
@@ -168,10 +192,16 @@ async fn each_tick_produces_one_signed_delivery_and_updates_the_schedule() {
     assert_eq!(&r.body[..], b"tick-body");
     let msg_id = r.header("upstash-message-id").unwrap().to_string();
     server.wait_state(&msg_id, "DELIVERED").await;
-    for e in server.events(&format!("messageId={msg_id}")).await {
+    for e in server.log_entries(&format!("messageId={msg_id}")).await {
         assert_eq!(e["scheduleId"], id.as_str(), "{e}");
     }
-    assert_eq!(server.events(&format!("scheduleId={id}&state=DELIVERED")).await.len(), 1);
+    assert_eq!(
+        server
+            .log_entries(&format!("scheduleId={id}&state=DELIVERED"))
+            .await
+            .len(),
+        1
+    );
     let s = eventually("lastScheduleStates SUCCESS", || async {
         let s = schedule(&server, &id).await;
         (s["lastScheduleStates"][&msg_id] == "SUCCESS").then_some(s)
@@ -182,11 +212,18 @@ async fn each_tick_produces_one_signed_delivery_and_updates_the_schedule() {
     assert_eq!(s["lastScheduleStates"].as_object().unwrap().len(), 1, "{s}");
     let got = cb.wait_for(1).await;
     let body = got[0].json();
-    assert_eq!(body["scheduleId"], id.as_str(), "callback of a scheduled message: {body}");
+    assert_eq!(
+        body["scheduleId"],
+        id.as_str(),
+        "callback of a scheduled message: {body}"
+    );
     assert_eq!(body["sourceMessageId"], msg_id.as_str());
 
     // While the next tick is being delivered its state is IN_PROGRESS.
-    rx.script("/tick", Reply::status(200).delay(Duration::from_millis(300)));
+    rx.script(
+        "/tick",
+        Reply::status(200).delay(Duration::from_millis(300)),
+    );
     server.advance(Duration::from_secs(60));
     let got = rx.wait_for(2).await;
     let slow = got[1].header("upstash-message-id").unwrap().to_string();
@@ -208,7 +245,10 @@ async fn each_tick_produces_one_signed_delivery_and_updates_the_schedule() {
     })
     .await;
     assert_eq!(s["lastScheduleTime"], fire + 2 * MINUTE);
-    assert!(s["lastScheduleStates"].get(&msg_id).is_none(), "only the last trigger: {s}");
+    assert!(
+        s["lastScheduleStates"].get(&msg_id).is_none(),
+        "only the last trigger: {s}"
+    );
     rx.assert_quiet(3, QUIET).await;
 }
 
@@ -222,7 +262,12 @@ fn new_york_dst_change(from_ms: i64) -> (i64, i64, i64) {
             .unwrap()
             .timestamp_millis()
     };
-    let mut day = Utc.timestamp_millis_opt(from_ms).unwrap().date_naive().succ_opt().unwrap();
+    let mut day = Utc
+        .timestamp_millis_opt(from_ms)
+        .unwrap()
+        .date_naive()
+        .succ_opt()
+        .unwrap();
     for _ in 0..400 {
         let next = day.succ_opt().unwrap();
         if at4(next) - at4(day) != 86_400_000 {
@@ -264,7 +309,8 @@ async fn cron_tz_fires_at_local_time_across_a_dst_change() {
         .await;
         if i == 0 {
             assert_eq!(
-                s["nextScheduleTime"], change,
+                s["nextScheduleTime"],
+                change,
                 "{} h after the last tick: {s}",
                 (change - before) / 3_600_000
             );
@@ -280,7 +326,9 @@ async fn cron_tz_fires_at_local_time_across_a_dst_change() {
         "",
     )
     .await;
-    let next = schedule(&server, &tokyo).await["nextScheduleTime"].as_i64().unwrap();
+    let next = schedule(&server, &tokyo).await["nextScheduleTime"]
+        .as_i64()
+        .unwrap();
     assert_eq!(next % 86_400_000, 0, "00:00 UTC");
     assert!(next > server.clock.now_ms() && next <= server.clock.now_ms() + 86_400_000);
 }
@@ -308,7 +356,10 @@ async fn a_schedule_id_overwrites_the_whole_definition() {
     let again = create_ok(
         &server,
         &format!("{dest}2"),
-        &[("Upstash-Cron", "* * * * *"), ("Upstash-Schedule-Id", "my-sched.1_x")],
+        &[
+            ("Upstash-Cron", "* * * * *"),
+            ("Upstash-Schedule-Id", "my-sched.1_x"),
+        ],
         "",
     )
     .await;
@@ -316,9 +367,13 @@ async fn a_schedule_id_overwrites_the_whole_definition() {
     let s = schedule(&server, &id).await;
     assert_eq!(s["cron"], "* * * * *");
     assert_eq!(s["destination"], format!("{dest}2"));
-    assert!(s.get("body").is_none() && s.get("bodyBase64").is_none(), "body removed: {s}");
     assert!(
-        s.get("header").is_none_or(|h| h.get("X-Old").is_none() && h.get("Content-Type").is_none()),
+        s.get("body").is_none() && s.get("bodyBase64").is_none(),
+        "body removed: {s}"
+    );
+    assert!(
+        s.get("header")
+            .is_none_or(|h| h.get("X-Old").is_none() && h.get("Content-Type").is_none()),
         "{s}"
     );
     assert_eq!(s["retries"], 3, "back to the default");
@@ -347,7 +402,7 @@ async fn deleting_a_schedule_keeps_the_messages_it_produced() {
     advance_to(&server, fire);
     let msg = eventually("the produced message", || async {
         server
-            .events(&format!("scheduleId={id}&state=CREATED"))
+            .log_entries(&format!("scheduleId={id}&state=CREATED"))
             .await
             .first()
             .map(|e| e["messageId"].as_str().unwrap().to_string())
@@ -356,7 +411,11 @@ async fn deleting_a_schedule_keeps_the_messages_it_produced() {
     let (status, m) = server.get_json(&format!("/v2/messages/{msg}")).await;
     assert_eq!(status, 200);
     assert_eq!(m["scheduleId"], id.as_str());
-    assert_eq!(m["notBefore"], fire + 2 * MINUTE, "fire time + the schedule's delay: {m}");
+    assert_eq!(
+        m["notBefore"],
+        fire + 2 * MINUTE,
+        "fire time + the schedule's delay: {m}"
+    );
     let (status, _) = send(server.call("DELETE", &format!("/v2/schedules/{id}"))).await;
     assert_eq!(status, 200);
     let (status, _) = server.get_json(&format!("/v2/schedules/{id}")).await;
@@ -390,7 +449,8 @@ async fn paused_schedules_skip_ticks_and_resume_without_replaying() {
     let mut fire = next_minute(server.clock.now_ms());
     for (pause_method, resume_method) in [("PATCH", "POST"), ("POST", "PATCH")] {
         for _ in 0..2 {
-            let (status, _) = send(server.call(pause_method, &format!("/v2/schedules/{id}/pause"))).await;
+            let (status, _) =
+                send(server.call(pause_method, &format!("/v2/schedules/{id}/pause"))).await;
             assert_eq!(status, 200, "{pause_method} pause (idempotent)");
         }
         assert_eq!(schedule(&server, &id).await["isPaused"], true);
@@ -401,7 +461,8 @@ async fn paused_schedules_skip_ticks_and_resume_without_replaying() {
             fire += MINUTE;
         }
         server.advance(Duration::from_secs(20));
-        let (status, _) = send(server.call(resume_method, &format!("/v2/schedules/{id}/resume"))).await;
+        let (status, _) =
+            send(server.call(resume_method, &format!("/v2/schedules/{id}/resume"))).await;
         assert_eq!(status, 200, "{resume_method} resume");
         let s = schedule(&server, &id).await;
         assert_eq!(s["isPaused"], false);
@@ -413,7 +474,8 @@ async fn paused_schedules_skip_ticks_and_resume_without_replaying() {
         fire += MINUTE;
     }
     for action in ["pause", "resume"] {
-        let (status, _) = send(server.call("PATCH", &format!("/v2/schedules/scd_nope/{action}"))).await;
+        let (status, _) =
+            send(server.call("PATCH", &format!("/v2/schedules/scd_nope/{action}"))).await;
         assert_eq!(status, 404, "{action} of an unknown schedule");
     }
 }
@@ -451,7 +513,10 @@ async fn schedules_to_a_url_group_resolve_the_group_at_each_tick() {
     assert_eq!(got[0].signature_error, None);
     let s = eventually("two states for the second tick", || async {
         let s = schedule(&server, &id).await;
-        let states = s["lastScheduleStates"].as_object().cloned().unwrap_or_default();
+        let states = s["lastScheduleStates"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         (states.len() == 2 && states.values().all(|v| v == "SUCCESS")).then_some(s)
     })
     .await;
@@ -462,12 +527,21 @@ async fn schedules_to_a_url_group_resolve_the_group_at_each_tick() {
     advance_to(&server, fire + 2 * MINUTE);
     let s = eventually("an error on the schedule", || async {
         let s = schedule(&server, &id).await;
-        s["error"].as_str().is_some_and(|e| !e.is_empty()).then_some(s)
+        s["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+            .then_some(s)
     })
     .await;
     assert!(s["error"].as_str().unwrap().contains("sg"), "{s}");
     a.assert_quiet(2, QUIET).await;
-    let (status, body) = create(&server, "no-such-group", &[("Upstash-Cron", "* * * * *")], "").await;
+    let (status, body) = create(
+        &server,
+        "no-such-group",
+        &[("Upstash-Cron", "* * * * *")],
+        "",
+    )
+    .await;
     assert_eq!(status, 404, "{body}");
 }
 
@@ -479,19 +553,25 @@ async fn schedules_to_a_queue_enqueue_each_tick() {
     let id = create_ok(
         &server,
         &format!("{}/q", rx.url),
-        &[("Upstash-Cron", "* * * * *"), ("Upstash-Queue-Name", "sched-q")],
+        &[
+            ("Upstash-Cron", "* * * * *"),
+            ("Upstash-Queue-Name", "sched-q"),
+        ],
         "q",
     )
     .await;
     assert_eq!(schedule(&server, &id).await["queueName"], "sched-q");
     // The queue is paused: the produced message waits in it.
     server
-        .post_json("/v2/queues", &json!({"queueName": "sched-q", "parallelism": 1, "paused": true}))
+        .post_json(
+            "/v2/queues",
+            &json!({"queueName": "sched-q", "parallelism": 1, "paused": true}),
+        )
         .await;
     advance_to(&server, next_minute(server.clock.now_ms()));
     let msg = eventually("the produced message", || async {
         server
-            .events(&format!("scheduleId={id}&state=CREATED"))
+            .log_entries(&format!("scheduleId={id}&state=CREATED"))
             .await
             .first()
             .cloned()
@@ -531,12 +611,21 @@ async fn redacted_schedule_fields_are_hidden_but_delivered() {
         server.get_json("/v2/schedules").await.1[0].clone(),
     ] {
         let text = s.to_string();
-        assert!(!text.contains("s3cret") && !text.contains("secret body"), "{text}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("secret body"),
+            "{text}"
+        );
         let b64 = base64::engine::general_purpose::STANDARD.encode("secret body");
         assert!(!text.contains(&b64), "{text}");
-        assert!(s["body"].as_str().unwrap_or("").starts_with("REDACTED:"), "{s}");
         assert!(
-            s["header"]["Authorization"][0].as_str().unwrap_or("").starts_with("REDACTED:"),
+            s["body"].as_str().unwrap_or("").starts_with("REDACTED:"),
+            "{s}"
+        );
+        assert!(
+            s["header"]["Authorization"][0]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("REDACTED:"),
             "{s}"
         );
     }
@@ -557,16 +646,28 @@ async fn invalid_schedules_are_rejected_with_the_problem_named() {
         (vec![("Upstash-Cron", "* * * * * *")], "cron"),
         (vec![("Upstash-Cron", "* * 32 * *")], "cron"),
         (vec![("Upstash-Cron", "every minute")], "cron"),
-        (vec![("Upstash-Cron", "CRON_TZ=Mars/Olympus * * * * *")], "Mars/Olympus"),
         (
-            vec![("Upstash-Cron", "* * * * *"), ("Upstash-Schedule-Id", "bad id!")],
+            vec![("Upstash-Cron", "CRON_TZ=Mars/Olympus * * * * *")],
+            "Mars/Olympus",
+        ),
+        (
+            vec![
+                ("Upstash-Cron", "* * * * *"),
+                ("Upstash-Schedule-Id", "bad id!"),
+            ],
             "Upstash-Schedule-Id",
         ),
         (
-            vec![("Upstash-Cron", "* * * * *"), ("Upstash-Schedule-Id", "a/b")],
+            vec![
+                ("Upstash-Cron", "* * * * *"),
+                ("Upstash-Schedule-Id", "a/b"),
+            ],
             "Upstash-Schedule-Id",
         ),
-        (vec![("Upstash-Cron", "* * * * *"), ("Upstash-Retries", "x")], "Upstash-Retries"),
+        (
+            vec![("Upstash-Cron", "* * * * *"), ("Upstash-Retries", "x")],
+            "Upstash-Retries",
+        ),
     ] {
         let (status, body) = create(&server, dest, &headers, "").await;
         assert_eq!(status, 400, "{headers:?}: {body}");
@@ -579,7 +680,10 @@ async fn invalid_schedules_are_rejected_with_the_problem_named() {
     let (status, body) = create(&server, "bad$group", &[("Upstash-Cron", "* * * * *")], "").await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = create(&server, "api/llm", &[("Upstash-Cron", "* * * * *")], "").await;
-    assert_eq!(status, 400, "schedules cannot target api/ destinations: {body}");
+    assert_eq!(
+        status, 400,
+        "schedules cannot target api/ destinations: {body}"
+    );
     let (_, list) = server.get_json("/v2/schedules").await;
     assert_eq!(list, json!([]), "nothing was created");
 }
@@ -617,7 +721,13 @@ async fn cron_fields_follow_classic_semantics() {
         }),
     ];
     for (cron, matches) in cases {
-        let id = create_ok(&server, "https://example.com/c", &[("Upstash-Cron", cron)], "").await;
+        let id = create_ok(
+            &server,
+            "https://example.com/c",
+            &[("Upstash-Cron", cron)],
+            "",
+        )
+        .await;
         let next = schedule(&server, &id).await["nextScheduleTime"].as_i64();
         let mut t = next_minute(now);
         let limit = now + 5 * 366 * 86_400_000;

@@ -56,7 +56,10 @@ async fn endpoints_are_created_listed_and_removed_with_exact_shapes() {
     assert_eq!(keys.len(), 4, "{group}");
     assert_eq!(group["name"], "orders");
     let created = group["createdAt"].as_i64().expect("createdAt ms");
-    assert!(created >= before && created <= server.clock.now_ms(), "{group}");
+    assert!(
+        created >= before && created <= server.clock.now_ms(),
+        "{group}"
+    );
     assert!(group["updatedAt"].as_i64().unwrap() >= created);
     assert_eq!(
         group["endpoints"],
@@ -67,11 +70,21 @@ async fn endpoints_are_created_listed_and_removed_with_exact_shapes() {
     // A second group, and adding to the first one again.
     server.advance(Duration::from_secs(5));
     assert_eq!(
-        add(&server, "other.group_1-x", json!([{"url": "http://127.0.0.1:1/o"}])).await,
+        add(
+            &server,
+            "other.group_1-x",
+            json!([{"url": "http://127.0.0.1:1/o"}])
+        )
+        .await,
         200
     );
     assert_eq!(
-        add(&server, "orders", json!([{"name": "third", "url": "http://127.0.0.1:1/c"}])).await,
+        add(
+            &server,
+            "orders",
+            json!([{"name": "third", "url": "http://127.0.0.1:1/c"}])
+        )
+        .await,
         200
     );
     let (_, group) = server.get_json("/v2/topics/orders").await;
@@ -93,7 +106,10 @@ async fn endpoints_are_created_listed_and_removed_with_exact_shapes() {
     assert_eq!(names, ["orders", "other.group_1-x"]);
 
     // Remove by name, then by url; the last removal deletes the group.
-    assert_eq!(remove(&server, "orders", json!([{"name": "first"}])).await, 200);
+    assert_eq!(
+        remove(&server, "orders", json!([{"name": "first"}])).await,
+        200
+    );
     assert_eq!(
         remove(&server, "orders", json!([{"url": "https://example.com/b"}])).await,
         200
@@ -118,7 +134,10 @@ async fn endpoints_are_created_listed_and_removed_with_exact_shapes() {
     let (status, _) = server.get_json("/v2/topics/other.group_1-x").await;
     assert_eq!(status, 404);
     let (status, _) = send(server.call("DELETE", "/v2/topics/never-existed")).await;
-    assert_eq!(status, 200, "deleting an unknown group succeeds (Python SDK relies on it)");
+    assert_eq!(
+        status, 200,
+        "deleting an unknown group succeeds (Python SDK relies on it)"
+    );
     let (_, list) = server.get_json("/v2/topics").await;
     assert_eq!(list, json!([]));
 }
@@ -233,12 +252,12 @@ async fn publishing_fans_out_one_message_per_endpoint() {
     }
     server.wait_state(&id_a, "DELIVERED").await;
     server.wait_state(&id_b, "DELIVERED").await;
-    for e in server.events(&format!("messageId={id_a}")).await {
+    for e in server.log_entries(&format!("messageId={id_a}")).await {
         assert_eq!(e["topicName"], "fan", "{e}");
         assert_eq!(e["endpointName"], "alpha", "{e}");
         assert_eq!(e["url"], url_a.as_str(), "{e}");
     }
-    let filtered = server.events("topicName=fan&state=DELIVERED").await;
+    let filtered = server.log_entries("topicName=fan&state=DELIVERED").await;
     assert_eq!(filtered.len(), 2, "topicName filter: {filtered:?}");
     a.assert_quiet(1, QUIET).await;
     assert_eq!(b.count(), 1);
@@ -271,12 +290,18 @@ async fn endpoints_fail_retry_and_dead_letter_independently() {
     let states = server.wait_state(&id_bad, "FAILED").await;
     assert_eq!(
         states,
-        ["CREATED", "ACTIVE", "ERROR", "RETRY", "ACTIVE", "ERROR", "FAILED"]
+        [
+            "CREATED", "ACTIVE", "ERROR", "RETRY", "ACTIVE", "ERROR", "FAILED"
+        ]
     );
     let got = bad.wait_for(2).await;
     assert_eq!(got[1].header("upstash-retried"), Some("1"));
     assert_eq!(got[1].header("upstash-topic-name"), Some("mixed"));
-    assert_eq!(ok.count(), 1, "the healthy endpoint got exactly one delivery");
+    assert_eq!(
+        ok.count(),
+        1,
+        "the healthy endpoint got exactly one delivery"
+    );
 
     let (_, dlq) = server.get_json("/v2/dlq").await;
     let entries = dlq["messages"].as_array().unwrap();
@@ -312,7 +337,10 @@ async fn unknown_or_emptied_groups_and_bad_names_cannot_be_published_to() {
     send(server.call("DELETE", "/v2/topics/dropped")).await;
     let (status, body) = server.post_raw("/v2/publish/dropped", &[], "x").await;
     assert_eq!(status, 404, "{body}");
-    assert!(server.events("").await.is_empty(), "no message was created");
+    assert!(
+        server.log_entries("").await.is_empty(),
+        "no message was created"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -321,7 +349,12 @@ async fn patched_default_headers_apply_and_request_headers_win() {
     let rx = Receiver::start().await;
     rx.script("/d", Reply::status(500));
     rx.script("/d", Reply::status(500));
-    add(&server, "defaults", json!([{"url": format!("{}/d", rx.url)}])).await;
+    add(
+        &server,
+        "defaults",
+        json!([{"url": format!("{}/d", rx.url)}]),
+    )
+    .await;
     let (status, body) = send(
         server
             .call("PATCH", "/v2/topics/defaults")
@@ -350,13 +383,20 @@ async fn patched_default_headers_apply_and_request_headers_win() {
     );
     let got = rx.wait_for(1).await;
     assert_eq!(got[0].header("x-default"), Some("from-group"));
-    assert_eq!(got[0].header("x-webhook-sig"), Some("abc"), "Header-Forward from the group");
+    assert_eq!(
+        got[0].header("x-webhook-sig"),
+        Some("abc"),
+        "Header-Forward from the group"
+    );
 
     // The request's own header beats the default.
     let (_, resp) = server
         .post_raw(
             "/v2/publish/defaults",
-            &[("Upstash-Retries", "2"), ("Upstash-Forward-X-Default", "mine")],
+            &[
+                ("Upstash-Retries", "2"),
+                ("Upstash-Forward-X-Default", "mine"),
+            ],
             "two",
         )
         .await;

@@ -26,7 +26,12 @@ fn unb64(s: &str) -> String {
 }
 
 /// A publish without any Authorization header.
-async fn tokenless(server: &TestServer, target: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+async fn tokenless(
+    server: &TestServer,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
     let mut req = server
         .http
         .post(format!("{}/v2/publish/{target}", server.url))
@@ -89,14 +94,20 @@ async fn a_real_header_beats_the_query_parameter_and_bad_tokens_are_refused() {
     let rx = Receiver::start().await;
     let (status, resp) = tokenless(
         &server,
-        &format!("{}/h?qstash_token={TOKEN}&upstash-retries=0&upstash-delay=1m", rx.url),
+        &format!(
+            "{}/h?qstash_token={TOKEN}&upstash-retries=0&upstash-delay=1m",
+            rx.url
+        ),
         &[("Upstash-Retries", "2")],
         "x",
     )
     .await;
     assert_eq!(status, 200, "{resp}");
     let (_, msg) = server
-        .get_json(&format!("/v2/messages/{}", resp["messageId"].as_str().unwrap()))
+        .get_json(&format!(
+            "/v2/messages/{}",
+            resp["messageId"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(msg["maxRetries"], 2, "{msg}");
 
@@ -147,17 +158,28 @@ async fn header_forward_passes_the_callers_own_headers_but_not_credentials() {
     assert_eq!(r.header("x-github-event"), Some("push"));
     assert_eq!(r.header("x-hub-signature-256"), Some("sha256=abc"));
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(r.header("authorization"), None, "the QStash token is never forwarded");
+    assert_eq!(
+        r.header("authorization"),
+        None,
+        "the QStash token is never forwarded"
+    );
     let rx_host = rx.url.trim_start_matches("http://");
     assert_eq!(r.header("host"), Some(rx_host), "Host is the destination's");
     for config in ["upstash-header-forward", "upstash-retries"] {
-        assert_eq!(r.header(config), None, "{config} is configuration, not forwarded");
+        assert_eq!(
+            r.header(config),
+            None,
+            "{config} is configuration, not forwarded"
+        );
     }
 
     // Query form, token in the query: the webhook sender only controls its own headers.
     let (status, resp) = tokenless(
         &server,
-        &format!("{}/q?upstash-header-forward=true&qstash_token={TOKEN}", rx.url),
+        &format!(
+            "{}/q?upstash-header-forward=true&qstash_token={TOKEN}",
+            rx.url
+        ),
         &[("Stripe-Signature", "t=1,v1=x"), ("X-Custom", "c")],
         "evt",
     )
@@ -211,7 +233,11 @@ async fn redacted_fields_are_hidden_in_messages_logs_and_dlq_but_delivered_intac
     let id = resp["messageId"].as_str().unwrap().to_string();
 
     let got = rx.wait_for(1).await;
-    assert_eq!(&got[0].body[..], secret_body.as_bytes(), "delivered with the original body");
+    assert_eq!(
+        &got[0].body[..],
+        secret_body.as_bytes(),
+        "delivered with the original body"
+    );
     assert_eq!(got[0].header("authorization"), Some("Bearer s3cret"));
     assert_eq!(got[0].header("x-public"), Some("visible"));
     assert_eq!(got[0].signature_error, None);
@@ -226,7 +252,10 @@ async fn redacted_fields_are_hidden_in_messages_logs_and_dlq_but_delivered_intac
     let (status, msg) = server.get_json(&format!("/v2/messages/{id}")).await;
     assert_eq!(status, 200);
     leaks("message", &msg);
-    assert!(msg["body"].as_str().unwrap().starts_with("REDACTED:"), "{msg}");
+    assert!(
+        msg["body"].as_str().unwrap().starts_with("REDACTED:"),
+        "{msg}"
+    );
     let auth = msg["header"]["Authorization"][0].as_str().unwrap();
     assert!(auth.starts_with("REDACTED:"), "{msg}");
     assert_eq!(msg["header"]["X-Public"], json!(["visible"]));
@@ -234,7 +263,7 @@ async fn redacted_fields_are_hidden_in_messages_logs_and_dlq_but_delivered_intac
 
     server.advance(Duration::from_secs(12));
     server.wait_state(&id, "FAILED").await;
-    let events = server.events(&format!("messageId={id}")).await;
+    let events = server.log_entries(&format!("messageId={id}")).await;
     assert!(events.len() >= 6, "{events:?}");
     for e in &events {
         leaks("log entry", e);
@@ -242,7 +271,13 @@ async fn redacted_fields_are_hidden_in_messages_logs_and_dlq_but_delivered_intac
             unb64(e["body"].as_str().unwrap()).starts_with("REDACTED:"),
             "log body is base64 of the redacted value: {e}"
         );
-        assert!(e["header"]["Authorization"][0].as_str().unwrap().starts_with("REDACTED:"), "{e}");
+        assert!(
+            e["header"]["Authorization"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("REDACTED:"),
+            "{e}"
+        );
         assert_eq!(e["header"]["X-Public"], json!(["visible"]), "{e}");
     }
 
@@ -250,8 +285,16 @@ async fn redacted_fields_are_hidden_in_messages_logs_and_dlq_but_delivered_intac
     let entry = &dlq["messages"][0];
     assert_eq!(entry["messageId"], id.as_str());
     leaks("DLQ entry", entry);
-    assert!(entry["body"].as_str().unwrap().starts_with("REDACTED:"), "{entry}");
-    assert!(entry["header"]["Authorization"][0].as_str().unwrap().starts_with("REDACTED:"));
+    assert!(
+        entry["body"].as_str().unwrap().starts_with("REDACTED:"),
+        "{entry}"
+    );
+    assert!(
+        entry["header"]["Authorization"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("REDACTED:")
+    );
     assert_eq!(entry["header"]["X-Public"], json!(["visible"]));
     let dlq_id = entry["dlqId"].as_str().unwrap();
     let (_, one) = server.get_json(&format!("/v2/dlq/{dlq_id}")).await;
@@ -301,18 +344,32 @@ async fn every_redaction_spelling_is_accepted_and_unknown_items_are_refused() {
         let (status, resp) = publish(fields).await;
         assert_eq!(status, 200, "{fields}: {resp}");
         let (_, msg) = server
-            .get_json(&format!("/v2/messages/{}", resp["messageId"].as_str().unwrap()))
+            .get_json(&format!(
+                "/v2/messages/{}",
+                resp["messageId"].as_str().unwrap()
+            ))
             .await;
         let redacted = |v: &Value| v.as_str().unwrap_or("").starts_with("REDACTED:");
         assert_eq!(redacted(&msg["body"]), body, "{fields}: {msg}");
-        assert_eq!(redacted(&msg["header"]["Authorization"][0]), auth, "{fields}: {msg}");
-        assert_eq!(redacted(&msg["header"]["X-Other"][0]), other, "{fields}: {msg}");
+        assert_eq!(
+            redacted(&msg["header"]["Authorization"][0]),
+            auth,
+            "{fields}: {msg}"
+        );
+        assert_eq!(
+            redacted(&msg["header"]["X-Other"][0]),
+            other,
+            "{fields}: {msg}"
+        );
     }
     for bad in ["password", "header[", "bodies", "header[]"] {
         let (status, body) = publish(bad).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(
-            body["error"].as_str().unwrap_or("").contains("Upstash-Redact-Fields"),
+            body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Upstash-Redact-Fields"),
             "{bad}: {body}"
         );
     }
@@ -334,7 +391,14 @@ async fn query_values_are_decoded_for_configuration_and_kept_for_the_destination
     .await;
     assert_eq!(status, 200, "{resp}");
     let got = rx.wait_for(1).await;
-    assert_eq!(got[0].target, "/enc?q=a%20b&r=%2F", "the destination's encoding is kept");
-    assert_eq!(got[0].header("x-sig"), Some("t=1,v1=ab"), "config values are decoded");
+    assert_eq!(
+        got[0].target, "/enc?q=a%20b&r=%2F",
+        "the destination's encoding is kept"
+    );
+    assert_eq!(
+        got[0].header("x-sig"),
+        Some("t=1,v1=ab"),
+        "config values are decoded"
+    );
     assert_eq!(got[0].signature_error, None);
 }

@@ -14,7 +14,10 @@ pub async fn send(req: RequestBuilder) -> (u16, Value) {
     let resp = req.send().await.expect("request");
     let status = resp.status().as_u16();
     let bytes = resp.bytes().await.expect("body");
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// Polls `check` until it yields `Some`, for at most [`WAIT`]; panics with `what` otherwise.
@@ -66,8 +69,9 @@ impl TestServer {
         .await
     }
 
-    /// Log entries matching the `/v2/events` query `query` (e.g. `messageId=…`), oldest first.
-    pub async fn events(&self, query: &str) -> Vec<Value> {
+    /// Log entries matching the `/v2/events` query `query` (e.g. `messageId=…`), **oldest** first
+    /// (unlike [`TestServer::events`]).
+    pub async fn log_entries(&self, query: &str) -> Vec<Value> {
         let (status, json) = self
             .get_json(&format!("/v2/events?count=1000&{query}"))
             .await;
@@ -80,7 +84,7 @@ impl TestServer {
     /// The first log entry of `message_id` in `state` (waits for it).
     pub async fn event(&self, message_id: &str, state: &str) -> Value {
         eventually(&format!("{state} entry of {message_id}"), || async {
-            self.events(&format!("messageId={message_id}&state={state}"))
+            self.log_entries(&format!("messageId={message_id}&state={state}"))
                 .await
                 .into_iter()
                 .next()
