@@ -513,3 +513,46 @@ async fn a_schedule_creates_its_key_and_its_messages_are_gated() {
     .await;
     rx.assert_quiet(1, QUIET).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_highest_pending_limits_win_until_older_messages_are_done() {
+    let server = TestServer::start().await;
+    server.clock.pause();
+    let rx = Receiver::start().await;
+    let publish = |value: &'static str, delay: &'static str| {
+        let server = &server;
+        let url = format!("{}/m", rx.url);
+        async move {
+            server
+                .publish(
+                    &url,
+                    &[
+                        ("Upstash-Delay", delay),
+                        ("Upstash-Flow-Control-Key", "k-mixed"),
+                        ("Upstash-Flow-Control-Value", value),
+                    ],
+                    "x",
+                )
+                .await
+        }
+    };
+    let old = publish("parallelism=3, rate=10, period=1m", "1h").await;
+    let new = publish("parallelism=1, rate=2, period=1m", "2h").await;
+    let state = key_state(&server, "k-mixed").await;
+    assert_eq!(
+        state["parallelismMax"], 3,
+        "older pending message still asks for 3: {state}"
+    );
+    assert_eq!(state["rateMax"], 10, "{state}");
+    assert_eq!(state["ratePeriod"], 60, "{state}");
+    server.advance(Duration::from_secs(3600));
+    server.wait_state(&old, "DELIVERED").await;
+    let state = key_state(&server, "k-mixed").await;
+    assert_eq!(
+        state["parallelismMax"], 1,
+        "once the old one is done: {state}"
+    );
+    assert_eq!(state["rateMax"], 2, "{state}");
+    server.advance(Duration::from_secs(3600));
+    server.wait_state(&new, "DELIVERED").await;
+}

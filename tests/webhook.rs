@@ -402,3 +402,27 @@ async fn query_values_are_decoded_for_configuration_and_kept_for_the_destination
     );
     assert_eq!(got[0].signature_error, None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forward_header_beats_the_same_query_parameter() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let (status, resp) = tokenless(
+        &server,
+        &format!(
+            "{}/fw?qstash_token={TOKEN}&upstash-forward-x-a=query&upstash-forward-x-b=only-query",
+            rx.url
+        ),
+        &[("Upstash-Forward-X-A", "header")],
+        "x",
+    )
+    .await;
+    assert_eq!(status, 200, "{resp}");
+    let got = rx.wait_for(1).await;
+    assert_eq!(got[0].header("x-b"), Some("only-query"));
+    assert_eq!(
+        got[0].headers.get_all("x-a").iter().collect::<Vec<_>>(),
+        ["header"],
+        "a real header wins over the query parameter of the same name"
+    );
+}
