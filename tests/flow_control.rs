@@ -131,7 +131,7 @@ async fn retries_count_against_the_rate() {
 async fn parallelism_caps_deliveries_in_flight() {
     let server = TestServer::start().await;
     let rx = Receiver::start().await;
-    let hold = Duration::from_millis(250);
+    let hold = Duration::from_millis(400);
     rx.set_default(Reply::status(200).delay(hold));
     let mut ids = Vec::new();
     for i in 0..6 {
@@ -416,7 +416,7 @@ async fn global_parallelism_counts_the_users_deliveries_in_flight() {
     assert_eq!(status, 200);
     assert_eq!(g["parallelismMax"], 100, "payg quota: {g}");
     assert_eq!(g["parallelismCount"], 0);
-    rx.set_default(Reply::status(200).delay(Duration::from_millis(400)));
+    rx.set_default(Reply::status(200).delay(Duration::from_millis(800)));
     for i in 0..3 {
         server.publish(&format!("{}/g{i}", rx.url), &[], "x").await;
     }

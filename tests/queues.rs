@@ -328,7 +328,7 @@ async fn a_paused_queue_delivers_nothing_until_resumed_and_loses_nothing() {
     wait_lag(&server, "p", 0).await;
 
     // Pausing mid-stream: the attempt in flight finishes, nothing new starts.
-    rx.set_default(Reply::status(200).delay(Duration::from_millis(150)));
+    rx.set_default(Reply::status(200).delay(Duration::from_millis(400)));
     let mut more = Vec::new();
     for i in 3..6 {
         more.push(enqueue(&server, "p", &format!("{}/m{i}", rx.url), &[]).await);
@@ -382,7 +382,7 @@ async fn the_next_message_waits_for_the_callback_of_the_previous_one() {
 async fn raising_parallelism_applies_at_once() {
     let server = TestServer::start().await;
     let rx = Receiver::start().await;
-    let hold = Duration::from_millis(300);
+    let hold = Duration::from_millis(600);
     rx.set_default(Reply::status(200).delay(hold));
     upsert(
         &server,
@@ -405,4 +405,37 @@ async fn raising_parallelism_applies_at_once() {
         "all four in flight together, spread {spread:?}"
     );
     wait_lag(&server, "grow", 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_message_waits_for_the_failure_callback_of_the_previous_one() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    rx.script("/m0", Reply::status(500));
+    let fcb = Receiver::start().await;
+    fcb.set_default(Reply::status(200).delay(Duration::from_millis(300)));
+    let m0 = enqueue(
+        &server,
+        "fcbq",
+        &format!("{}/m0", rx.url),
+        &[
+            ("Upstash-Retries", "0"),
+            ("Upstash-Failure-Callback", &format!("{}/fcb", fcb.url)),
+        ],
+    )
+    .await;
+    let m1 = enqueue(&server, "fcbq", &format!("{}/m1", rx.url), &[]).await;
+    fcb.wait_for(1).await;
+    let fcb_id = fcb.received()[0]
+        .header("upstash-message-id")
+        .unwrap()
+        .to_string();
+    server.wait_state(&m0, "FAILED").await;
+    server.wait_state(&m1, "DELIVERED").await;
+    let fcb_done = time_of(&server, &fcb_id, "DELIVERED").await;
+    let m1_active = time_of(&server, &m1, "ACTIVE").await;
+    assert!(
+        m1_active >= fcb_done,
+        "m1 ACTIVE at {m1_active}, failure callback of m0 DELIVERED at {fcb_done}"
+    );
 }

@@ -222,7 +222,7 @@ async fn each_tick_produces_one_signed_delivery_and_updates_the_schedule() {
     // While the next tick is being delivered its state is IN_PROGRESS.
     rx.script(
         "/tick",
-        Reply::status(200).delay(Duration::from_millis(300)),
+        Reply::status(200).delay(Duration::from_millis(600)),
     );
     server.advance(Duration::from_secs(60));
     let got = rx.wait_for(2).await;
