@@ -439,3 +439,26 @@ async fn the_next_message_waits_for_the_failure_callback_of_the_previous_one() {
         "m1 ACTIVE at {m1_active}, failure callback of m0 DELIVERED at {fcb_done}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_queue_cancels_its_waiting_messages() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    upsert(
+        &server,
+        json!({"queueName": "doomed", "parallelism": 1, "paused": true}),
+    )
+    .await;
+    let id = enqueue(&server, "doomed", &format!("{}/x", rx.url), &[]).await;
+    let (status, _) = send(server.call("DELETE", "/v2/queues/doomed")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        server.wait_state(&id, "CANCELED").await,
+        ["CREATED", "CANCEL_REQUESTED", "CANCELED"]
+    );
+    rx.assert_quiet(0, QUIET).await;
+    let (status, _) = send(server.call("DELETE", "/v2/queues/doomed")).await;
+    assert_eq!(status, 200, "deleting again is fine");
+    let (status, _) = send(server.call("POST", "/v2/queues/doomed/resume")).await;
+    assert_eq!(status, 404, "resuming an unknown queue");
+}

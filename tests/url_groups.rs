@@ -479,3 +479,39 @@ async fn enqueueing_to_a_group_fans_out_into_the_queue() {
         assert_eq!(created["topicName"], "qg", "{created}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payg_allows_100_groups_of_100_endpoints() {
+    let server = TestServer::start().await;
+    for i in 0..100 {
+        assert_eq!(
+            add(
+                &server,
+                &format!("g{i}"),
+                json!([{"url": "http://127.0.0.1:1/x"}])
+            )
+            .await,
+            200,
+            "group {i}"
+        );
+    }
+    assert_eq!(
+        add(&server, "g100", json!([{"url": "http://127.0.0.1:1/x"}])).await,
+        412
+    );
+    let endpoints: Vec<Value> = (1..100)
+        .map(|i| json!({"url": format!("http://127.0.0.1:1/{i}")}))
+        .collect();
+    assert_eq!(add(&server, "g0", Value::Array(endpoints)).await, 200);
+    assert_eq!(
+        add(
+            &server,
+            "g0",
+            json!([{"url": "http://127.0.0.1:1/one-more"}])
+        )
+        .await,
+        412
+    );
+    let (_, group) = server.get_json("/v2/topics/g0").await;
+    assert_eq!(group["endpoints"].as_array().unwrap().len(), 100);
+}
