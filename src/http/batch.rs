@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
-use super::publish::{Incoming, caller_ip, parse_for, published_json};
+use super::publish::{Incoming, caller_ip, parse_for, published_json, refuse_cron};
 use crate::domain::destination::{self, validate_name};
 use crate::engine::PublishRequest;
 use crate::users::UserId;
@@ -113,6 +113,7 @@ fn publish_item(app: &AppState, user: UserId, item: Item, peer: SocketAddr) -> A
         .map(|(k, v)| (k.as_str(), v.as_bytes()))
         .collect();
     let parsed = parse_for(app, user, &destination, pairs)?;
+    refuse_cron(&parsed)?;
     let request = PublishRequest {
         destination,
         parsed,

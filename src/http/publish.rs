@@ -88,11 +88,27 @@ pub fn config_pairs<'a>(
     headers: &'a HeaderMap,
     query_params: &'a [(String, String)],
 ) -> Vec<Pair<'a>> {
-    headers
+    let mut pairs: Vec<Pair<'a>> = headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_bytes()))
-        .chain(query_params.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
-        .collect()
+        .collect();
+    append_lower(&mut pairs, query_params);
+    pairs
+}
+
+/// Appends lower-precedence settings (query twins, URL-group defaults): a name already given
+/// by a higher source is skipped entirely, so a real `Upstash-Forward-X` replaces the query's
+/// or the group's instead of adding a second value.
+fn append_lower<'a>(pairs: &mut Vec<Pair<'a>>, lower: &'a [(String, String)]) {
+    let given = pairs.len();
+    for (name, value) in lower {
+        if !pairs[..given]
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            pairs.push((name.as_str(), value.as_bytes()));
+        }
+    }
 }
 
 pub fn caller_ip(peer: SocketAddr) -> IpAddr {
@@ -115,6 +131,7 @@ pub fn publish_request(
     let query_params = config_query_params(query);
     let pairs = config_pairs(headers, &query_params);
     let parsed = parse_for(app, user, &destination, pairs)?;
+    refuse_cron(&parsed)?;
     Ok(PublishRequest {
         destination,
         parsed,
@@ -137,9 +154,19 @@ pub fn parse_for(
         _ => Vec::new(),
     };
     let mut pairs = pairs;
-    pairs.extend(defaults.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
+    append_lower(&mut pairs, &defaults);
     let now = app.broker.clock().now_ms();
     Ok(options::parse(&pairs, &app.broker.config().quota, now)?)
+}
+
+/// `Upstash-Cron` belongs on `/v2/schedules`; silently publishing once would surprise.
+pub fn refuse_cron(parsed: &Parsed) -> ApiResult<()> {
+    if parsed.cron.is_some() {
+        return Err(ApiError::bad_request(
+            "Upstash-Cron is only accepted by POST /v2/schedules/<destination>: create a schedule there",
+        ));
+    }
+    Ok(())
 }
 
 pub fn published_json(published: &Published, deduplicated: bool) -> Value {
