@@ -144,6 +144,51 @@ pub fn rss_kib(pid: u32) -> Result<u64, String> {
         .ok_or_else(|| format!("no VmRSS in /proc/{pid}/status"))
 }
 
+/// CPU time (user + system, all threads) of process `pid`, or of this process for `None`,
+/// from /proc/<pid>/stat (in USER_HZ = 100 ticks per second).
+pub fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return 0.0;
+    };
+    // Fields after the `(comm)`: state is the first, utime the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// CPU used by the server and by the bench itself (load generator + receiver) over a span.
+pub struct CpuMeter {
+    pid: u32,
+    server: f64,
+    bench: f64,
+    started: Instant,
+}
+
+impl CpuMeter {
+    pub fn start(server: &Child) -> CpuMeter {
+        CpuMeter {
+            pid: server.pid,
+            server: cpu_seconds(Some(server.pid)),
+            bench: cpu_seconds(None),
+            started: Instant::now(),
+        }
+    }
+
+    /// (server CPU seconds, bench CPU seconds, wall seconds) since `start`.
+    pub fn stop(&self) -> (f64, f64, f64) {
+        (
+            cpu_seconds(Some(self.pid)) - self.server,
+            cpu_seconds(None) - self.bench,
+            self.started.elapsed().as_secs_f64(),
+        )
+    }
+}
+
 /// Forwards stdout lines over a channel; keeps draining the pipe after the receiver is gone
 /// so the child never blocks on a full pipe.
 fn read_stdout(stdout: impl Read + Send + 'static) -> mpsc::Receiver<String> {

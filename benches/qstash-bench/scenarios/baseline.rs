@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::{closed_figures, ensure_alive, note_failures, num, progress, summarize};
-use crate::child::Child;
+use super::{closed_figures, cpu_figures, ensure_alive, note_failures, num, progress, summarize};
+use crate::child::{Child, CpuMeter};
 use crate::ctx::{BaselineFigures, Ctx};
 use crate::loadgen::{self, Load};
 
@@ -54,10 +54,13 @@ pub async fn closed_rounds(
                 warmup: ctx.opts.warmup,
                 duration: ctx.opts.duration,
             };
+            let cpu = CpuMeter::start(&child);
             let o = loadgen::run(template.clone(), load).await;
+            let cpu = cpu.stop();
             ensure_alive(&child, what)?;
             note_failures(what, &o);
             let mut fig = closed_figures(&o);
+            cpu_figures(&mut fig, cpu, o.ok_total);
             fig.insert("rss_kib_after".into(), json!(child.rss_kib()?));
             if conns == 1 {
                 c1.push(fig)

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Round, ensure_alive, note_failures, num, progress, summarize};
-use crate::child::Child;
+use super::{Round, cpu_figures, ensure_alive, note_failures, num, progress, summarize};
+use crate::child::{Child, CpuMeter};
 use crate::ctx::Ctx;
 use crate::loadgen::{self, Load, Outcome};
 use crate::stats::{Samples, ratio, round2};
@@ -31,16 +31,35 @@ pub async fn run(ctx: &mut Ctx) -> Result<Value, String> {
     }
     let sat = summarize(&saturated);
     let open: Vec<Value> = open.iter().map(|r| summarize(r)).collect();
+    let base = ctx.baseline;
+    let vs_text = |x: f64, of: fn(&crate::ctx::BaselineFigures) -> f64| {
+        base.map(|b| format!(" ({:.2}× baseline)", ratio(x, of(&b))))
+            .unwrap_or_default()
+    };
     ctx.summary.push(format!(
-        "e2e       saturation c={}: published {:.0}/s, delivered {:.0}/s, backlog at end {:.0}, drained in {} s (all: {})",
-        ctx.opts.conns, num(&sat, "published_per_s"), num(&sat, "delivered_per_s"),
-        num(&sat, "backlog_at_end"), num(&sat, "drain_s"), sat["drained"],
+        "e2e       saturation c={}: published {:.0}/s, delivered {:.0}/s{}, backlog growth {:.0}/s, backlog at end {:.0}, drained in {} s (all: {}), publish→receipt p50 {} p99 {} µs",
+        ctx.opts.conns,
+        num(&sat, "published_per_s"),
+        num(&sat, "delivered_per_s"),
+        vs_text(num(&sat, "delivered_per_s"), |b| b.cn.0),
+        num(&sat, "backlog_growth_per_s"),
+        num(&sat, "backlog_at_end"),
+        num(&sat, "drain_s"),
+        sat["drained"],
+        num(&sat, "e2e_p50_us"),
+        num(&sat, "e2e_p99_us"),
     ));
     for (rate, v) in rates.iter().zip(&open) {
         ctx.summary.push(format!(
-            "e2e       open {rate:.0}/s: publish p50 {} p99 {} µs | publish→receipt p50 {} p99 {} p999 {} µs | undelivered {:.0}",
-            num(v, "publish_p50_us"), num(v, "publish_p99_us"),
-            num(v, "e2e_p50_us"), num(v, "e2e_p99_us"), num(v, "e2e_p999_us"), num(v, "undelivered"),
+            "e2e       open {rate:.0}/s (achieved {:.0}/s): publish p50 {} p99 {} µs | publish→receipt p50 {}{} p99 {} p999 {} µs | undelivered {:.0}",
+            num(v, "published_per_s"),
+            num(v, "publish_p50_us"),
+            num(v, "publish_p99_us"),
+            num(v, "e2e_p50_us"),
+            vs_text(num(v, "e2e_p50_us"), |b| b.c1.1),
+            num(v, "e2e_p99_us"),
+            num(v, "e2e_p999_us"),
+            num(v, "undelivered"),
         ));
     }
     let vs = ctx.baseline.map(|b| {
@@ -86,7 +105,9 @@ async fn saturation(ctx: &mut Ctx, server: &Child) -> Result<Round, String> {
         warmup: ctx.opts.warmup,
         duration: ctx.opts.duration,
     };
+    let cpu = CpuMeter::start(server);
     let o = loadgen::run(template, load).await;
+    let cpu = cpu.stop();
     let delivered_at_end = ctx.receiver.count();
     ensure_alive(server, "e2e saturation")?;
     note_failures("e2e saturation", &o);
@@ -131,6 +152,7 @@ async fn saturation(ctx: &mut Ctx, server: &Child) -> Result<Round, String> {
     r.insert("e2e_p99_us".into(), json!(e2e.us(0.99)));
     r.insert("failed".into(), json!(o.failed));
     r.insert("rss_kib_after".into(), json!(server.rss_kib()?));
+    cpu_figures(&mut r, cpu, o.ok_total);
     Ok(r)
 }
 
@@ -157,7 +179,9 @@ pub async fn open_loop(
         duration: opts.duration,
         grace: opts.duration.min(Duration::from_secs(5)),
     };
+    let cpu = CpuMeter::start(server);
     let o = loadgen::run(template, load).await;
+    let cpu = cpu.stop();
     ensure_alive(server, "e2e open loop")?;
     note_failures("e2e open loop", &o);
     let (drain, drained) = ctx.receiver.wait_for(o.ok_total, opts.drain_limit).await;
@@ -189,5 +213,6 @@ pub async fn open_loop(
     );
     r.insert("unsent".into(), json!(o.unsent));
     r.insert("failed".into(), json!(o.failed));
+    cpu_figures(&mut r, cpu, o.ok_total);
     Ok(r)
 }

@@ -77,12 +77,22 @@ pub async fn run(ctx: &mut Ctx) -> Result<Value, String> {
         }));
         previous = (published, rss);
     }
-    let last = points.last().cloned().unwrap_or(Value::Null);
-    ctx.summary.push(format!(
-        "memory    startup {} ms (median of {}), idle RSS {:.0} KiB; {} queued: RSS {} KiB = {} bytes/msg (publishing at {:.0}/s)",
-        median(&startup_ms), startup_ms.len(), median(&idle_kib),
-        last["queued"], last["rss_kib"], last["bytes_per_msg"], last["publish_per_s"].as_f64().unwrap_or(0.0),
-    ));
+    let mut line = format!(
+        "memory    startup {} ms (median of {}), idle RSS {:.0} KiB",
+        median(&startup_ms),
+        startup_ms.len(),
+        median(&idle_kib)
+    );
+    for p in &points {
+        line.push_str(&format!(
+            "; {} queued: RSS {} KiB, {} bytes/msg (publishing at {:.0}/s)",
+            p["queued"],
+            p["rss_kib"],
+            p["bytes_per_msg"],
+            p["publish_per_s"].as_f64().unwrap_or(0.0)
+        ));
+    }
+    ctx.summary.push(line);
     Ok(json!({
         "scenario": "memory",
         "message": "100-byte body, 5 forwarded headers, Upstash-Delay: 1h",

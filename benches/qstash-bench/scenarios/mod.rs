@@ -77,6 +77,20 @@ pub fn closed_ratios(a: &Value, b: (f64, f64, f64)) -> Value {
     })
 }
 
+/// CPU figures of a run: cores busy on average (server, bench) and server CPU µs per request.
+pub fn cpu_figures(r: &mut Round, cpu: (f64, f64, f64), requests: u64) {
+    let (server, bench, wall) = cpu;
+    let per = |x: f64| if wall > 0.0 { round2(x / wall) } else { 0.0 };
+    r.insert("server_cpu_cores".into(), json!(per(server)));
+    r.insert("bench_cpu_cores".into(), json!(per(bench)));
+    let per_req = if requests == 0 {
+        0.0
+    } else {
+        round2(server * 1e6 / requests as f64)
+    };
+    r.insert("server_cpu_us_per_msg".into(), json!(per_req));
+}
+
 pub fn progress(text: &str) {
     eprintln!("· {text}");
 }

@@ -1,5 +1,6 @@
-//! Scale: open-loop e2e latency on an empty store, then with N schedules and N flow-control
-//! keys idle in it (same server, `-quota pro` for the schedule count); the ratio should be ~1.
+//! Scale: open-loop e2e latency on an empty store, then with N schedules idle in it, then
+//! with N flow-control keys idle as well (same server, `-quota pro` for the schedule count).
+//! The ratios to the empty store should be ~1; the middle step tells which one costs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,16 +29,25 @@ pub async fn run(ctx: &mut Ctx) -> Result<Value, String> {
         ));
         let empty = open_loop(ctx, &server, rate, "scale").await?;
         progress(&format!(
-            "scale: round {round}, adding {} schedules and {} flow-control keys",
-            ctx.opts.scale_items, ctx.opts.scale_items
+            "scale: round {round}, adding {} schedules",
+            ctx.opts.scale_items
         ));
         let schedules = populate(ctx, &server, schedules(ctx, &server)).await?;
+        progress(&format!(
+            "scale: round {round}, with schedules, open loop {rate} msg/s"
+        ));
+        let with_schedules = open_loop(ctx, &server, rate, "scale").await?;
+        progress(&format!(
+            "scale: round {round}, adding {} flow-control keys",
+            ctx.opts.scale_items
+        ));
         let keys = populate(ctx, &server, flow_keys(ctx, &server)).await?;
         progress(&format!(
-            "scale: round {round}, loaded store, open loop {rate} msg/s"
+            "scale: round {round}, with schedules and keys, open loop {rate} msg/s"
         ));
         let loaded = open_loop(ctx, &server, rate, "scale").await?;
         let mut r = Round::new();
+        let fig = |round: &Round, key: &str| round.get(key).and_then(Value::as_f64).unwrap_or(0.0);
         for key in [
             "e2e_p50_us",
             "e2e_p99_us",
@@ -45,13 +55,15 @@ pub async fn run(ctx: &mut Ctx) -> Result<Value, String> {
             "publish_p50_us",
             "publish_p99_us",
         ] {
-            let (a, b) = (
-                num(&Value::Object(loaded.clone()), key),
-                num(&Value::Object(empty.clone()), key),
-            );
-            r.insert(format!("empty_{key}"), json!(b));
-            r.insert(format!("loaded_{key}"), json!(a));
-            r.insert(format!("ratio_{key}"), json!(ratio(a, b)));
+            let base = fig(&empty, key);
+            r.insert(format!("empty_{key}"), json!(base));
+            for (stage, figures) in [("schedules", &with_schedules), ("loaded", &loaded)] {
+                r.insert(format!("{stage}_{key}"), json!(fig(figures, key)));
+                r.insert(
+                    format!("ratio_{stage}_{key}"),
+                    json!(ratio(fig(figures, key), base)),
+                );
+            }
         }
         for (what, o) in [("schedules", &schedules), ("flow_keys", &keys)] {
             r.insert(format!("{what}_created"), json!(o.ok_total));
@@ -67,9 +79,9 @@ pub async fn run(ctx: &mut Ctx) -> Result<Value, String> {
     }
     let s = summarize(&rounds);
     ctx.summary.push(format!(
-        "scale     {rate:.0} msg/s with {n} schedules + {n} flow-control keys vs empty: p50 {}→{} µs ({}×), p99 {}→{} µs ({}×); created {:.0} schedules/s, {:.0} keys/s",
-        num(&s, "empty_e2e_p50_us"), num(&s, "loaded_e2e_p50_us"), num(&s, "ratio_e2e_p50_us"),
-        num(&s, "empty_e2e_p99_us"), num(&s, "loaded_e2e_p99_us"), num(&s, "ratio_e2e_p99_us"),
+        "scale     {rate:.0} msg/s e2e, empty → +{n} schedules → +{n} flow-control keys: p50 {} → {} → {} µs (ratio {}), p99 {} → {} → {} µs (ratio {}); created {:.0} schedules/s, {:.0} keys/s",
+        num(&s, "empty_e2e_p50_us"), num(&s, "schedules_e2e_p50_us"), num(&s, "loaded_e2e_p50_us"), num(&s, "ratio_loaded_e2e_p50_us"),
+        num(&s, "empty_e2e_p99_us"), num(&s, "schedules_e2e_p99_us"), num(&s, "loaded_e2e_p99_us"), num(&s, "ratio_loaded_e2e_p99_us"),
         num(&s, "schedules_per_s"), num(&s, "flow_keys_per_s"), n = ctx.opts.scale_items,
     ));
     Ok(json!({
