@@ -8,6 +8,11 @@ use qstash::config::Config;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+/// glibc's malloc spent a fifth of the delivery path's CPU (arena locks, consolidation)
+/// under load; mimalloc's thread-local free lists don't.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse_from(normalize_args(std::env::args())) {
         Ok(cli) => cli,
