@@ -39,7 +39,7 @@ pub struct Broker {
 struct Shared {
     core: Mutex<Core>,
     config: Arc<Config>,
-    client: reqwest::Client,
+    client: delivery::HttpClient,
     /// Wakes the timer task when something became due earlier than it planned to sleep.
     wake: Notify,
     /// The time the timer task sleeps until; written under the core lock.
