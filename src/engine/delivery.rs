@@ -138,20 +138,20 @@ async fn exchange(client: &HttpClient, d: &Dispatch) -> Result<Response, String>
         *req.headers_mut() = request_headers(d, signing::system_now_s());
         let resp = client.request(req).await.map_err(|e| describe(&e))?;
         let status = resp.status();
-        if status.is_redirection() {
-            if let Some(next) = redirect_target(&uri, resp.headers()) {
-                if matches!(
-                    status,
-                    StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER
-                ) && method != http::Method::GET
-                    && method != http::Method::HEAD
-                {
-                    method = http::Method::GET;
-                    body = Bytes::new();
-                }
-                uri = next;
-                continue;
+        if status.is_redirection()
+            && let Some(next) = redirect_target(&uri, resp.headers())
+        {
+            if matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER
+            ) && method != http::Method::GET
+                && method != http::Method::HEAD
+            {
+                method = http::Method::GET;
+                body = Bytes::new();
             }
+            uri = next;
+            continue;
         }
         return read_response(resp).await;
     }
