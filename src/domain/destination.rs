@@ -76,6 +76,20 @@ pub fn validate_name(name: &str, what: &str) -> Result<(), InvalidInput> {
 /// An absolute http(s) URL with a host. Local and private addresses are fine: that is the
 /// point of a development server.
 pub fn validate_url(url: &str) -> Result<(), String> {
+    // Fast path for the usual well-formed URL; the URL parser explains anything else.
+    if let Ok(uri) = url.parse::<http::Uri>() {
+        let port_text = uri
+            .authority()
+            .and_then(|a| a.as_str().rsplit_once(':'))
+            .is_some_and(|(_, p)| !p.contains(']'));
+        let port_ok = !port_text || uri.port_u16().is_some();
+        if matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|h| !h.is_empty())
+            && port_ok
+        {
+            return Ok(());
+        }
+    }
     let parsed = url::Url::parse(url).map_err(|e| format!("not a valid URL ({e})"))?;
     if parsed.scheme() != "http" && parsed.scheme() != "https" {
         return Err("the URL must start with http:// or https://".into());
@@ -197,6 +211,9 @@ mod tests {
                 .contains("invalid destination")
         );
         assert!(validate_url("ftp://x.io").is_err());
+        assert!(validate_url("http://127.0.0.1:99999/x").is_err());
+        assert!(validate_url("http://[::1]:8080/x").is_ok());
+        assert!(validate_url("http://user:pw@host:81/x").is_ok());
         assert!(validate_url("http://127.0.0.1:1/x").is_ok());
     }
 

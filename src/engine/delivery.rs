@@ -76,7 +76,7 @@ pub fn request_headers(d: &Dispatch, now_s: i64) -> http::HeaderMap {
     if let Some(t) = &origin.topic_name {
         h.insert("upstash-topic-name", text_value(t));
     }
-    let jwt = signing::sign(&d.signing_key, &spec.url, &spec.body, now_s);
+    let jwt = d.signer.sign(&spec.url, &spec.body, now_s);
     h.insert("upstash-signature", text_value(&jwt));
     h
 }

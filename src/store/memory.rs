@@ -10,7 +10,7 @@ use crate::domain::message::{Message, MessageSpec};
 use crate::domain::queue::QueueInfo;
 use crate::domain::schedule::Schedule;
 use crate::domain::url_group::UrlGroup;
-use crate::ids::MessageId;
+use crate::ids::{IdMap, MessageId};
 use crate::users::{USER_COUNT, UserId};
 
 /// Finished messages kept readable at most, per user, whatever the grace period.
@@ -18,8 +18,8 @@ const FINISHED_CAP: usize = 10_000;
 
 #[derive(Default)]
 struct UserData {
-    messages: HashMap<MessageId, Message>,
-    finished: HashMap<MessageId, (Arc<MessageSpec>, i64)>,
+    messages: IdMap<Message>,
+    finished: IdMap<(Arc<MessageSpec>, i64)>,
     finished_order: VecDeque<MessageId>,
     logs: VecDeque<LogEntry>,
     log_seq: u64,

@@ -157,7 +157,7 @@ impl Core {
             user,
             spec,
             retried,
-            signing_key: self.store.signing_keys(user).current,
+            signer: self.signer(user),
             timeout_ms,
         });
     }

@@ -27,7 +27,8 @@ use crate::domain::message::{
 };
 use crate::domain::schedule::TickState;
 use crate::engine::timers::{Timers, Wake};
-use crate::ids::MessageId;
+use crate::ids::{IdMap, MessageId};
+use crate::signing::Signer;
 use crate::store::Store;
 use crate::users::{USER_COUNT, UserId};
 
@@ -40,7 +41,7 @@ pub struct Dispatch {
     pub user: UserId,
     pub spec: Arc<MessageSpec>,
     pub retried: u32,
-    pub signing_key: Arc<str>,
+    pub signer: Arc<Signer>,
     pub timeout_ms: u64,
 }
 
@@ -79,7 +80,7 @@ struct QueueRuntime {
     pending: VecDeque<MessageId>,
     /// How many of `pending` are live.
     waiting: usize,
-    active: HashMap<MessageId, Slot>,
+    active: IdMap<Slot>,
     /// The message handed to the gates that has not started yet: the next one waits for it,
     /// so starts happen in enqueue order.
     blocked_on: Option<MessageId>,
@@ -111,6 +112,8 @@ pub struct Core {
     timers: Timers,
     hosts: HashMap<Box<str>, HostGate>,
     users: [UserRuntime; USER_COUNT],
+    /// Each user's current signing key, keyed once: (key, signer).
+    signers: [Option<(Arc<str>, Arc<Signer>)>; USER_COUNT],
     config: Arc<Config>,
 }
 
@@ -121,7 +124,22 @@ impl Core {
             timers: Timers::default(),
             hosts: HashMap::new(),
             users: Default::default(),
+            signers: Default::default(),
             config,
+        }
+    }
+
+    /// The signer of the user's current key (re-keyed after a rotation).
+    fn signer(&mut self, user: UserId) -> Arc<Signer> {
+        let current = self.store.signing_keys(user).current;
+        let slot = &mut self.signers[user.index()];
+        match slot {
+            Some((key, signer)) if *key == current => signer.clone(),
+            _ => {
+                let signer = Arc::new(Signer::new(&current));
+                *slot = Some((current, signer.clone()));
+                signer
+            }
         }
     }
 
