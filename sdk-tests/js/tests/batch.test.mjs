@@ -3,6 +3,7 @@
 
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { QstashError } from "@upstash/qstash";
 import { logsWhere, startReceiver, startServer, uniquePath, waitForState } from "./helpers.mjs";
 
 let server;
@@ -170,6 +171,33 @@ describe("batch", () => {
     const got = await rx.waitFor(path, 2);
     await rx.assertQuiet(path, 2, 300);
     assert.deepEqual(got.map((d) => d.body).sort(), ["first", "third"]);
+  });
+
+  test("an item with an unknown URL group or an invalid header: no message for it", async () => {
+    // endpoints.md §3: validate up front and fail the whole batch with 400 (preferred), or answer
+    // an error element for that item while the others are sent (docs). Either way the invalid
+    // item must not produce a message.
+    const invalidItems = [
+      { urlGroup: unique("no-such-group"), body: "x" },
+      { url: rx.url + uniquePath("bad-delay"), body: "x", delay: "soon" },
+    ];
+    for (const bad of invalidItems) {
+      const good = uniquePath("b-good");
+      let res;
+      try {
+        res = await client.batch([bad, { url: rx.url + good, body: "good" }]);
+      } catch (error) {
+        assert.ok(error instanceof QstashError, String(error));
+        assert.ok([400, 404].includes(error.status), `status ${error.status}: ${error.message}`);
+        await rx.assertQuiet(good, 0, 300);
+        continue;
+      }
+      assert.equal(res.length, 2, JSON.stringify(res));
+      assert.equal(res[0].messageId, undefined, `invalid item got a message: ${JSON.stringify(res[0])}`);
+      assert.equal(typeof res[0].error, "string", JSON.stringify(res[0]));
+      const [d] = await rx.waitFor(good, 1);
+      assert.equal(d.headers["upstash-message-id"], res[1].messageId);
+    }
   });
 
   test("items keep their own callbacks and flow control", async () => {

@@ -146,6 +146,28 @@ describe("callback", () => {
     await rx.assertQuiet(cb, 2, 0);
   });
 
+  test("a cancelled message produces no further callbacks and no failure callback", async () => {
+    const [path, cb, fcb] = [uniquePath("cancel"), uniquePath("cancel-cb"), uniquePath("cancel-fcb")];
+    rx.script(path, { status: 500 }, { status: 500 }, { status: 500 });
+    const { messageId } = await client.publish({
+      url: rx.url + path,
+      body: "x",
+      retries: 2,
+      callback: rx.url + cb,
+      failureCallback: rx.url + fcb,
+    });
+    await rx.waitFor(cb, 1);
+    await waitForState(client, messageId, "RETRY");
+    assert.deepEqual(await client.messages.cancel(messageId), { cancelled: 1 });
+    await waitForState(client, messageId, "CANCELED");
+    await server.advance("200s");
+    await rx.assertQuiet(path, 1, 400);
+    await rx.assertQuiet(cb, 1, 0);
+    await rx.assertQuiet(fcb, 0, 0);
+    const { messages } = await client.dlq.listMessages({ filter: { messageId } });
+    assert.equal(messages.length, 0);
+  });
+
   test("a non-retryable 489 goes straight to the failure callback", async () => {
     const [path, fcb] = [uniquePath("489"), uniquePath("489-fcb")];
     rx.script(path, { status: 489, body: "stop", headers: { "Upstash-NonRetryable-Error": "true" } });

@@ -117,6 +117,24 @@ describe("flow control configuration", () => {
     }
   });
 
+  test("config updates: the highest pending values win until the older messages are gone", async () => {
+    const key = fcKey("update");
+    const url = rx.url + uniquePath("fc-update");
+    const limits = async () => {
+      const i = await client.flowControl.get(key);
+      return [i.parallelismMax, i.rateMax, i.ratePeriod];
+    };
+    const a = await client.publish({ url, delay: 600, flowControl: { key, parallelism: 4, rate: 5, period: 10 } });
+    assert.deepEqual(await limits(), [4, 5, 10]);
+    const b = await client.publish({ url, delay: 600, flowControl: { key, parallelism: 1, rate: 2, period: 60 } });
+    assert.deepEqual(await limits(), [4, 5, 10], "the older, higher limits still apply while it is pending");
+    await client.messages.cancel(a.messageId);
+    await waitUntil(async () => JSON.stringify(await limits()) === JSON.stringify([1, 2, 60]), {
+      what: "the newer config once the older message is gone",
+    });
+    await client.messages.cancel(b.messageId);
+  });
+
   test("invalid flow-control values are rejected with 400", async () => {
     const url = rx.url + uniquePath("fc-bad");
     await assert.rejects(client.publish({ url, flowControl: { key: fcKey("p0"), parallelism: 0, rate: 1 } }), isStatus(400));

@@ -227,6 +227,23 @@ describe("queue delivery", () => {
     await waitForLag(queue, 0);
   });
 
+  test("pausing while a delivery is in flight lets it finish but dispatches nothing else", async () => {
+    const queue = client.queue({ queueName: queueName("pause-inflight") });
+    await queue.upsert({ parallelism: 1 });
+    const path = uniquePath("pause-inflight");
+    rx.script(path, { delayMs: 500 });
+    const a = await queue.enqueue({ url: rx.url + path, body: "a" });
+    await queue.enqueue({ url: rx.url + path, body: "b" });
+    await rx.waitFor(path, 1);
+    await queue.pause();
+    await waitForState(client, a.messageId, "DELIVERED");
+    await rx.assertQuiet(path, 1, 400);
+    assert.equal((await queue.get()).lag, 1);
+    await queue.resume();
+    const got = await rx.waitFor(path, 2);
+    assert.equal(got[1].body, "b");
+  });
+
   test("upsert({paused: true}) holds messages until upsert({paused: false})", async () => {
     const queue = client.queue({ queueName: queueName("upsert-pause") });
     await queue.upsert({ parallelism: 1, paused: true });

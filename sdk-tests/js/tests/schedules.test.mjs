@@ -209,6 +209,68 @@ describe("schedule management", () => {
     await rx.assertQuiet(path, 0, 400);
   });
 
+  test("cron semantics: names, ranges, steps, lists, Sunday as 7, day-of-month OR day-of-week, leap day, CRON_TZ", async () => {
+    const { now } = await server.clock();
+    const inZone = (zone, ms) => {
+      const parts = Object.fromEntries(
+        new Intl.DateTimeFormat("en-US", {
+          timeZone: zone,
+          hourCycle: "h23",
+          year: "numeric",
+          month: "numeric",
+          day: "numeric",
+          hour: "numeric",
+          minute: "numeric",
+          weekday: "short",
+        })
+          .formatToParts(new Date(ms))
+          .map((p) => [p.type, p.value]),
+      );
+      const weekday = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].indexOf(parts.weekday);
+      return { min: +parts.minute, hour: +parts.hour, day: +parts.day, month: +parts.month, weekday };
+    };
+    const utc = (ms) => {
+      const d = new Date(ms);
+      return {
+        min: d.getUTCMinutes(),
+        hour: d.getUTCHours(),
+        day: d.getUTCDate(),
+        month: d.getUTCMonth() + 1,
+        weekday: d.getUTCDay(),
+      };
+    };
+    // Each case: the cron expression and a predicate over the wall-clock fields it must match.
+    const cases = [
+      ["30 9 * * MON-FRI", (t) => t.min === 30 && t.hour === 9 && t.weekday >= 1 && t.weekday <= 5],
+      ["*/20 8-10 * * *", (t) => t.min % 20 === 0 && t.hour >= 8 && t.hour <= 10],
+      ["0 0 1 JAN,JUL *", (t) => t.min === 0 && t.hour === 0 && t.day === 1 && (t.month === 1 || t.month === 7)],
+      ["5 4 * * 7", (t) => t.min === 5 && t.hour === 4 && t.weekday === 0],
+      ["0 22 * * 1-5/2", (t) => t.min === 0 && t.hour === 22 && [1, 3, 5].includes(t.weekday)],
+      ["0 0 13 * FRI", (t) => t.min === 0 && t.hour === 0 && (t.day === 13 || t.weekday === 5)],
+      ["0 12 29 2 *", (t) => t.min === 0 && t.hour === 12 && t.day === 29 && t.month === 2],
+      ["15,45 */6 * * *", (t) => [15, 45].includes(t.min) && t.hour % 6 === 0],
+      ["CRON_TZ=Asia/Kolkata 30 0 * * *", (t) => t.min === 30 && t.hour === 0, "Asia/Kolkata"],
+      ["CRON_TZ=Australia/Sydney 0 9 * * SAT", (t) => t.min === 0 && t.hour === 9 && t.weekday === 6, "Australia/Sydney"],
+    ];
+    for (const [cron, matches, zone] of cases) {
+      let expected;
+      const first = Math.floor(now / 60_000) * 60_000 + 60_000;
+      for (let t = first; t < first + 5 * 366 * 86_400_000; t += 60_000) {
+        if (matches(zone ? inZone(zone, t) : utc(t))) {
+          expected = t;
+          break;
+        }
+      }
+      const scheduleId = await create({ destination: rx.url + uniquePath("cron"), cron });
+      const { nextScheduleTime } = await client.schedules.get(scheduleId);
+      assert.equal(
+        new Date(nextScheduleTime).toISOString(),
+        new Date(expected).toISOString(),
+        `next tick of "${cron}" after ${new Date(now).toISOString()}`,
+      );
+    }
+  });
+
   test("errors: invalid cron, seconds field, invalid id, unknown group, unknown schedule", async () => {
     const destination = rx.url + uniquePath("bad");
     await assert.rejects(client.schedules.create({ destination, cron: "not a cron" }), isStatus(400));
