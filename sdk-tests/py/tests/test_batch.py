@@ -3,9 +3,12 @@
 
 import json
 
+import pytest
+
+from qstash.errors import QStashError
 from qstash.message import BatchResponse, BatchUrlGroupResponse
 
-from support import logs_where, unique, unique_path, wait_for_state
+from support import is_status, logs_where, unique, unique_path, wait_for_state
 
 
 def make_group(client, rx, rx2, tag):
@@ -143,3 +146,17 @@ def test_batch_items_keep_callbacks_and_flow_control(server, client, rx):
     assert json.loads(c.body)["sourceMessageId"] == res[0].message_id
     server.advance("31s")
     rx.wait_for(p2, 1)
+
+
+@pytest.mark.parametrize("bad", ["unknown-group", "invalid-delay"])
+def test_batch_with_an_invalid_item_fails_with_400(client, rx, bad):
+    """endpoints.md §3: the SDK's parse_batch_response indexes ``messageId`` on every element, so
+    an ``{"error": ...}`` element makes ``message.batch`` crash with KeyError. Items that can be
+    validated without side effects (unknown URL group, invalid header value) must fail the whole
+    batch with a 4xx instead, and nothing may be sent."""
+    good = unique_path("b-good")
+    item = {"url_group": unique("no-such-group")} if bad == "unknown-group" else {"url": rx.url + unique_path("bad"), "delay": "soon"}
+    with pytest.raises(QStashError) as info:
+        client.message.batch([{**item, "body": "x"}, {"url": rx.url + good, "body": "good"}])
+    assert is_status(info.value, 400) or is_status(info.value, 404), str(info.value)
+    rx.assert_quiet(good, 0, 0.3)

@@ -5,7 +5,7 @@ callback_headers, failure_callback_headers). The SDK prefixes callback_headers k
 
 import json
 
-from support import Reply, header_values, message_states, unb64, unique, unique_path, wait_for_state
+from support import Reply, header_values, message_logs, message_states, unb64, unique, unique_path, wait_for_state
 
 
 def assert_ms_string(value, lo, hi, what):
@@ -106,6 +106,42 @@ def test_callback_per_attempt_and_failure_callback_with_dlq_id(server, client, r
     assert isinstance(fb["callerIP"], str)
     rx.assert_quiet(fcb, 1, 0.3)
     rx.assert_quiet(cb, 2, 0)
+
+
+def test_no_callbacks_after_cancel(server, client, rx):
+    path, cb, fcb = unique_path("cancel"), unique_path("cancel-cb"), unique_path("cancel-fcb")
+    rx.script(path, Reply(status=500), Reply(status=500), Reply(status=500))
+    res = client.message.publish(
+        url=rx.url + path, body="x", retries=2, callback=rx.url + cb, failure_callback=rx.url + fcb
+    )
+    rx.wait_for(cb, 1)
+    wait_for_state(client, res.message_id, "RETRY")
+    client.message.cancel(res.message_id)
+    wait_for_state(client, res.message_id, "CANCELED")
+    server.advance("200s")
+    rx.assert_quiet(path, 1, 0.4)
+    rx.assert_quiet(cb, 1, 0)
+    rx.assert_quiet(fcb, 0, 0)
+    assert client.dlq.list(filter={"message_id": res.message_id}).messages == []
+
+
+def test_log_entries_carry_callback_headers(client, rx):
+    path, cb, fcb = unique_path("cblog"), unique_path("cblog-cb"), unique_path("cblog-fcb")
+    res = client.message.publish(
+        url=rx.url + path,
+        body="x",
+        callback=rx.url + cb,
+        failure_callback=rx.url + fcb,
+        callback_headers={"Forward-X-Cb": "cbv"},
+        failure_callback_headers={"Forward-X-Fcb": "fcbv"},
+    )
+    rx.wait_for(cb, 1)
+    wait_for_state(client, res.message_id, "DELIVERED")
+    for entry in message_logs(client, res.message_id):
+        assert entry.callback == rx.url + cb
+        assert entry.failure_callback == rx.url + fcb
+        assert header_values(entry.callback_headers, "X-Cb") == ["cbv"], entry
+        assert header_values(entry.failure_callback_headers, "X-Fcb") == ["fcbv"], entry
 
 
 def test_callback_headers_and_failure_callback_headers(server, client, rx):

@@ -69,6 +69,23 @@ def test_reported_values_and_period_default(client, rx, flow_control, expected):
     client.message.cancel(res.message_id)
 
 
+def test_config_updates_highest_pending_wins(client, rx):
+    key = unique("fc-update")
+    url = rx.url + unique_path("fc-update")
+
+    def limits():
+        i = client.flow_control.get(key)
+        return (i.parallelism_max, i.rate_max, i.rate_period)
+
+    a = client.message.publish(url=url, delay=600, flow_control=FlowControl(key=key, parallelism=4, rate=5, period=10))
+    assert limits() == (4, 5, 10)
+    b = client.message.publish(url=url, delay=600, flow_control=FlowControl(key=key, parallelism=1, rate=2, period=60))
+    assert limits() == (4, 5, 10), "the older, higher limits still apply while it is pending"
+    client.message.cancel(a.message_id)
+    wait_until(lambda: limits() == (1, 2, 60), what="the newer config once the older message is gone")
+    client.message.cancel(b.message_id)
+
+
 def test_invalid_values_are_400(client, rx):
     url = rx.url + unique_path("fc-bad")
     for fc in (

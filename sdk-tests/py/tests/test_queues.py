@@ -164,6 +164,22 @@ def test_pause_holds_and_resume_releases_in_order(client, rx):
     wait_for_lag(client, name, 0)
 
 
+def test_pause_during_a_delivery(client, rx):
+    name = unique("q-pause-inflight")
+    client.queue.upsert(name, parallelism=1)
+    path = unique_path("pause-inflight")
+    rx.script(path, Reply(delay=0.5))
+    a = client.message.enqueue(queue=name, url=rx.url + path, body="a")
+    client.message.enqueue(queue=name, url=rx.url + path, body="b")
+    rx.wait_for(path, 1)
+    client.queue.pause(name)
+    wait_for_state(client, a.message_id, "DELIVERED")
+    rx.assert_quiet(path, 1, 0.4)
+    assert client.queue.get(name).lag == 1
+    client.queue.resume(name)
+    assert rx.wait_for(path, 2)[1].body == "b"
+
+
 def test_upsert_paused_true_then_false(client, rx):
     name = unique("q-upsert-pause")
     client.queue.upsert(name, paused=True)

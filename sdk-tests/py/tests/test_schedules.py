@@ -180,6 +180,35 @@ def test_delete(server, client, rx, schedules):
     rx.assert_quiet(path, 0, 0.4)
 
 
+def _fields(ms, zone):
+    t = datetime.datetime.fromtimestamp(ms / 1000, ZoneInfo(zone))
+    return {"min": t.minute, "hour": t.hour, "day": t.day, "month": t.month, "weekday": (t.weekday() + 1) % 7}
+
+
+@pytest.mark.parametrize(
+    "cron, zone, matches",
+    [
+        ("30 9 * * MON-FRI", "UTC", lambda t: t["min"] == 30 and t["hour"] == 9 and 1 <= t["weekday"] <= 5),
+        ("0 0 13 * FRI", "UTC", lambda t: t["min"] == 0 and t["hour"] == 0 and (t["day"] == 13 or t["weekday"] == 5)),
+        ("0 12 29 2 *", "UTC", lambda t: (t["min"], t["hour"], t["day"], t["month"]) == (0, 12, 29, 2)),
+        ("5 4 * * 7", "UTC", lambda t: (t["min"], t["hour"], t["weekday"]) == (5, 4, 0)),
+        ("0 22 * * 1-5/2", "UTC", lambda t: (t["min"], t["hour"]) == (0, 22) and t["weekday"] in (1, 3, 5)),
+        ("CRON_TZ=Asia/Kolkata 30 0 * * *", "Asia/Kolkata", lambda t: (t["min"], t["hour"]) == (30, 0)),
+    ],
+)
+def test_cron_next_schedule_time(server, client, rx, schedules, cron, zone, matches):
+    now = server.clock()["now"]
+    t = now // 60_000 * 60_000 + 60_000
+    limit = t + 5 * 366 * 86_400_000
+    while not matches(_fields(t, zone)):
+        t += 60_000
+        assert t < limit, f"no match for {cron}"
+    schedule_id = schedules(destination=rx.url + unique_path("cron"), cron=cron)
+    got = client.schedule.get(schedule_id).next_schedule_time
+    iso = lambda ms: datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).isoformat()  # noqa: E731
+    assert iso(got) == iso(t), f"next tick of {cron!r} after {iso(now)}"
+
+
 @pytest.mark.parametrize(
     "kwargs, status",
     [
