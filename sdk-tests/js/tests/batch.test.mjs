@@ -145,6 +145,15 @@ describe("batch", () => {
     assert.ok(queued.every((e) => e.messageId === res[2].messageId) && queued.length > 0);
   });
 
+  test("an item's URL keeps its query string, and the signature covers it", async () => {
+    const path = uniquePath("b-query");
+    const res = await client.batch([{ url: `${rx.url}${path}?x=1&y=%2F`, body: "q" }]);
+    const [d] = await rx.waitFor(path, 1);
+    assert.equal(d.target, `${path}?x=1&y=%2F`);
+    assert.equal(d.headers["upstash-message-id"], res[0].messageId);
+    assert.equal(d.verifyError, undefined);
+  });
+
   test("a single item still yields an array", async () => {
     const path = uniquePath("b-single");
     const res = await client.batch([{ url: rx.url + path, body: "alone" }]);

@@ -221,6 +221,37 @@ describe("redaction", () => {
     assert.equal(attempts[1].headers["upstash-message-id"], responses[0].messageId);
   });
 
+  test("redaction applies to group, batch and queue messages; header names match case-insensitively", async () => {
+    const name = unique("rgrp");
+    const [g1, g2] = [uniquePath("rg1"), uniquePath("rg2")];
+    await client.urlGroups.addEndpoints({ name, endpoints: [{ url: rx.url + g1 }, { url: rx.url + g2 }] });
+    const secret = unique("many-secret");
+    const group = await client.publish({ urlGroup: name, body: secret, redact: { body: true }, delay: 30 });
+    const [batched] = await client.batch([
+      { url: rx.url + uniquePath("rb"), body: secret, redact: { body: true }, delay: 30 },
+    ]);
+    const queued = await client
+      .queue({ queueName: unique("rq") })
+      .enqueue({ url: rx.url + uniquePath("rq"), body: secret, redact: { body: true }, delay: 30 });
+    for (const { messageId } of [...group, batched, queued]) {
+      const m = await client.messages.get(messageId);
+      assert.ok(isRedacted(m.body), `${messageId}: ${m.body}`);
+      assert.ok(!JSON.stringify(m).includes(secret));
+    }
+    const { messageId } = await client.publish({
+      url: rx.url + uniquePath("rci"),
+      body: "b",
+      headers: { "X-Token": "tok-ci" },
+      redact: { header: ["x-token"] },
+      delay: 30,
+    });
+    const [token] = headerValues((await client.messages.get(messageId)).header, "X-Token");
+    assert.ok(isRedacted(token), `X-Token shown as ${token}`);
+    await server.advance("31s");
+    const [d] = await rx.waitFor(g1, 1);
+    assert.equal(d.body, secret);
+  });
+
   test("publishJSON with redact body hides the JSON payload", async () => {
     const path = uniquePath("redact-json");
     const { messageId } = await client.publishJSON({

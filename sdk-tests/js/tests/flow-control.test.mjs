@@ -142,6 +142,18 @@ describe("flow control configuration", () => {
     await assert.rejects(client.publish({ url, flowControl: { key: fcKey("long"), rate: 1, period: "8d" } }), isStatus(400));
   });
 
+  test("a key with a colon works with get/pause/resume", async () => {
+    const key = `user:${Date.now()}`;
+    const { messageId } = await client.publish({ url: rx.url + uniquePath("fc-colon"), delay: 60, flowControl: { key, rate: 2 } });
+    assert.equal((await client.flowControl.get(key)).rateMax, 2);
+    await client.flowControl.pause(key);
+    assert.equal((await client.flowControl.get(key)).isPaused, true);
+    await client.flowControl.resume(key);
+    assert.equal((await client.flowControl.get(key)).isPaused, false);
+    assert.equal((await client.messages.get(messageId)).flowControlKey, key);
+    await client.messages.cancel(messageId);
+  });
+
   test("get of a key that was never used is 404", async () => {
     await assert.rejects(client.flowControl.get(fcKey("unknown")), isStatus(404));
   });

@@ -491,6 +491,25 @@ describe("schedule triggering", () => {
     await rx.assertQuiet(path, 0, 200);
   });
 
+  test("destinations with a query string or ending in /pause, and an id named \"pause\"", async () => {
+    const [p1, p2] = [uniquePath("sq"), uniquePath("jobs")];
+    const withQuery = await create({ destination: `${rx.url}${p1}?a=1&b=2`, cron: "* * * * *" });
+    const endsInPause = await create({ destination: `${rx.url}${p2}/pause`, cron: "* * * * *" });
+    const named = await create({ destination: rx.url + uniquePath("named"), cron: "0 0 1 1 *", scheduleId: "pause" });
+    assert.equal(named, "pause");
+    assert.equal((await client.schedules.get(withQuery)).destination, `${rx.url}${p1}?a=1&b=2`);
+    assert.equal((await client.schedules.get(endsInPause)).destination, `${rx.url}${p2}/pause`);
+    await client.schedules.pause({ schedule: "pause" });
+    assert.equal((await client.schedules.get("pause")).isPaused, true);
+    assert.equal((await client.schedules.get(endsInPause)).isPaused, false);
+    await fire(withQuery);
+    const [d1] = await rx.waitFor(p1, 1);
+    const [d2] = await rx.waitFor(`${p2}/pause`, 1);
+    assert.equal(d1.target, `${p1}?a=1&b=2`);
+    assert.equal(d1.verifyError, undefined);
+    assert.equal(d2.headers["upstash-schedule-id"], endsInPause);
+  });
+
   test("a bare-seconds timeout string (\"30\") is accepted and reported", async () => {
     const scheduleId = await create({ destination: rx.url + uniquePath("timeout"), cron: "0 0 * * *", timeout: "30" });
     assert.equal((await client.schedules.get(scheduleId)).timeout, 30);
@@ -515,5 +534,12 @@ describe("schedule triggering", () => {
     const [d] = await rx.waitFor(path, 1);
     assert.equal(d.body, secret);
     assert.equal(d.headers["x-api-key"], "key-secret");
+    // The produced message keeps the redaction: its logs never show the originals.
+    const messageId = d.headers["upstash-message-id"];
+    await waitForState(client, messageId, "DELIVERED");
+    for (const entry of await logsWhere(client, { messageId })) {
+      assert.ok(fromBase64(entry.body ?? "").startsWith("REDACTED"), `${entry.state}: ${entry.body}`);
+      assert.ok(!JSON.stringify(entry).includes("key-secret"));
+    }
   });
 });

@@ -290,6 +290,20 @@ describe("publishing to a url group", () => {
     await rx2.assertQuiet(g.p2, 1, 300);
   });
 
+  test("an endpoint URL with a query string is called and signed exactly as registered", async () => {
+    const name = groupName("query.name_1");
+    const path = uniquePath("eq");
+    const url = `${rx.url}${path}?a=1&b=x%20y`;
+    await client.urlGroups.addEndpoints({ name, endpoints: [{ url }] });
+    assert.deepEqual((await client.urlGroups.get(name)).endpoints, [{ url }]);
+    const [res] = await client.publish({ urlGroup: name, body: "q" });
+    assert.equal(res.url, url);
+    const [d] = await rx.waitFor(path, 1);
+    assert.equal(d.target, `${path}?a=1&b=x%20y`);
+    assert.equal(d.url, url);
+    assert.equal(d.verifyError, undefined);
+  });
+
   test("publishing to an unknown group fails with 404 and creates nothing", async () => {
     const name = groupName("unknown");
     await assert.rejects(client.publish({ urlGroup: name, body: "x" }), isStatus(404));
