@@ -97,6 +97,15 @@ def test_batch_json_serializes_bodies(client, rx, rx2):
     assert queued and all(e.message_id == res[2].message_id for e in queued)
 
 
+def test_batch_url_keeps_its_query(client, rx):
+    path = unique_path("b-query")
+    res = client.message.batch([{"url": f"{rx.url}{path}?x=1&y=%2F", "body": "q"}])
+    (d,) = rx.wait_for(path, 1)
+    assert d.target == f"{path}?x=1&y=%2F"
+    assert d.headers["upstash-message-id"] == res[0].message_id
+    assert d.verify_error is None
+
+
 def test_single_item_batch_is_a_list(client, rx):
     path = unique_path("b-single")
     res = client.message.batch([{"url": rx.url + path, "body": "alone"}])

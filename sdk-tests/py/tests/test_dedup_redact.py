@@ -3,7 +3,7 @@
 
 import json
 
-from support import Reply, header_values, message_logs, message_states, unb64, unique, unique_path, wait_for_state
+from support import Reply, header_values, logs_where, message_logs, message_states, unb64, unique, unique_path, wait_for_state
 
 
 def is_redacted(value):
@@ -166,6 +166,31 @@ def test_redacted_in_dlq_list_and_get(client, rx):
     assert is_redacted(fetched.body)
     (delivered,) = rx.on(path)
     assert (delivered.body, delivered.headers["x-token"]) == (secret, "tok-secret")
+
+
+def test_redaction_of_group_batch_and_queue_messages(server, client, rx):
+    name = unique("rgrp")
+    g1, g2 = unique_path("rg1"), unique_path("rg2")
+    client.url_group.upsert_endpoints(name, [{"url": rx.url + g1}, {"url": rx.url + g2}])
+    secret = unique("many-secret")
+    group = client.message.publish(url_group=name, body=secret, redact={"body": True}, delay=30)
+    (batched,) = client.message.batch([{"url": rx.url + unique_path("rb"), "body": secret, "redact": {"body": True}, "delay": 30}])
+    queued = client.message.enqueue(queue=unique("rq"), url=rx.url + unique_path("rq"), body=secret, redact={"body": True})
+    for message_id in [*(r.message_id for r in group), batched.message_id]:
+        m = client.message.get(message_id)
+        assert is_redacted(m.body), m
+        assert secret not in repr(m)
+    wait_for_state(client, queued.message_id, "DELIVERED")
+    for entry in logs_where(client, {"message_id": queued.message_id}):
+        assert is_redacted(unb64(entry.body_base64 or "")), entry
+    res = client.message.publish(
+        url=rx.url + unique_path("rci"), body="b", headers={"X-Token": "tok-ci"}, redact={"header": ["x-token"]}, delay=30
+    )
+    (token,) = header_values(client.message.get(res.message_id).headers, "X-Token")
+    assert is_redacted(token)
+    server.advance("31s")
+    (d,) = rx.wait_for(g1, 1)
+    assert d.body == secret
 
 
 def test_publish_json_redacted_body(server, client, rx):

@@ -99,6 +99,18 @@ def test_invalid_values_are_400(client, rx):
         assert is_status(info.value, 400), f"{fc}: {info.value}"
 
 
+def test_key_with_a_colon(client, rx):
+    key = f"user:{unique('c')}"
+    res = client.message.publish(url=rx.url + unique_path("fc-colon"), delay=60, flow_control=FlowControl(key=key, rate=2))
+    assert client.flow_control.get(key).rate_max == 2
+    client.flow_control.pause(key)
+    assert client.flow_control.get(key).is_paused is True
+    client.flow_control.resume(key)
+    assert client.flow_control.get(key).is_paused is False
+    assert client.message.get(res.message_id).flow_control.key == key
+    client.message.cancel(res.message_id)
+
+
 def test_unknown_key_is_404(client):
     with pytest.raises(QStashError) as info:
         client.flow_control.get(unique("fc-unknown"))

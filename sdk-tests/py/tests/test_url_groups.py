@@ -191,6 +191,19 @@ def test_enqueue_to_a_group(client, rx, rx2):
     client.queue.delete(queue)
 
 
+def test_endpoint_with_query_string(client, rx):
+    name = unique("query.name_1")
+    path = unique_path("eq")
+    url = f"{rx.url}{path}?a=1&b=x%20y"
+    client.url_group.upsert_endpoints(name, [{"url": url}])
+    assert endpoints_of(client.url_group.get(name)) == [(None, url)]
+    (res,) = client.message.publish(url_group=name, body="q")
+    assert res.url == url
+    (d,) = rx.wait_for(path, 1)
+    assert d.target == f"{path}?a=1&b=x%20y"
+    assert d.url == url and d.verify_error is None
+
+
 def test_unknown_group_is_404(client):
     name = unique("unknown")
     for call in (
