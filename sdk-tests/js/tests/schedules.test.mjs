@@ -373,6 +373,23 @@ describe("schedule triggering", () => {
     assert.equal(messages[0].scheduleId, scheduleId);
   });
 
+  test("cancelling a produced message: lastScheduleStates keeps one of its three values; the schedule goes on", async () => {
+    const path = uniquePath("scancel");
+    const scheduleId = await create({ destination: rx.url + path, cron: "* * * * *", delay: 100 });
+    await fire(scheduleId);
+    const [messageId] = Object.keys((await client.schedules.get(scheduleId)).lastScheduleStates ?? {});
+    assert.ok(messageId);
+    assert.deepEqual(await client.messages.cancel(messageId), { cancelled: 1 });
+    await waitForState(client, messageId, "CANCELED");
+    const s = await client.schedules.get(scheduleId);
+    assert.ok(["IN_PROGRESS", "SUCCESS", "FAIL"].includes(s.lastScheduleStates[messageId]), JSON.stringify(s.lastScheduleStates));
+    await server.advance("101s");
+    await rx.assertQuiet(path, 0, 300);
+    await fire(scheduleId, 101_000);
+    const [d] = await rx.waitFor(path, 1);
+    assert.notEqual(d.headers["upstash-message-id"], messageId);
+  });
+
   test("CRON_TZ=America/New_York 0 4 * * * fires at 04:00 New York time", async () => {
     const path = uniquePath("tz");
     const cron = "CRON_TZ=America/New_York 0 4 * * *";

@@ -308,6 +308,25 @@ def test_delay_retries_callbacks_and_fail_state(server, client, rx, schedules):
     assert entry.schedule_id == schedule_id
 
 
+def test_cancelled_produced_message_keeps_states_parseable(server, client, rx, schedules):
+    """The SDK turns last_schedule_states values into ScheduleState: anything but IN_PROGRESS,
+    SUCCESS or FAIL would make schedule.get raise ValueError."""
+    path = unique_path("scancel")
+    schedule_id = schedules(destination=rx.url + path, cron="* * * * *", delay=100)
+    fire(server, client, schedule_id)
+    (message_id,) = list(client.schedule.get(schedule_id).last_schedule_states or {})
+    client.message.cancel(message_id)
+    wait_for_state(client, message_id, "CANCELED")
+    s = client.schedule.get(schedule_id)
+    assert isinstance(s.last_schedule_states[message_id], ScheduleState)
+    assert [x for x in client.schedule.list() if x.schedule_id == schedule_id]
+    server.advance("101s")
+    rx.assert_quiet(path, 0, 0.3)
+    fire(server, client, schedule_id, extra_ms=101_000)
+    (d,) = rx.wait_for(path, 1)
+    assert d.headers["upstash-message-id"] != message_id
+
+
 def test_cron_tz_new_york(server, client, rx, schedules):
     path = unique_path("tz")
     cron = "CRON_TZ=America/New_York 0 4 * * *"
