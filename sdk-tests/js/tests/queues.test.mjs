@@ -93,10 +93,13 @@ describe("queue management", () => {
     assert.ok(!(await client.queue().list()).some((q) => q.name === a));
   });
 
-  test("get of an unknown queue is 404; invalid names and parallelism 0 are rejected with 400", async () => {
+  test("get of an unknown queue is 404; invalid names and parallelism 0 are 400, parallelism above the plan 412", async () => {
     await assert.rejects(client.queue({ queueName: queueName("nope") }).get(), isStatus(404));
     await assert.rejects(client.queue({ queueName: "bad!queue" }).upsert({ parallelism: 1 }), isStatus(400));
     await assert.rejects(client.queue({ queueName: queueName("zero") }).upsert({ parallelism: 0 }), isStatus(400));
+    // Above the plan's maximum queue parallelism (100 for the default payg quota): 412.
+    await assert.rejects(client.queue({ queueName: queueName("huge") }).upsert({ parallelism: 101 }), isStatus(412));
+    await assert.rejects(client.queue({ queueName: "bad!queue" }).enqueue({ url: rx.url + "/never", body: "x" }), isStatus(400));
   });
 
   test("enqueue creates a missing queue with parallelism 1", async () => {

@@ -278,6 +278,16 @@ describe("schedule management", () => {
     await assert.rejects(client.schedules.create({ destination, cron: "61 * * * *" }), isStatus(400));
     await assert.rejects(client.schedules.create({ destination, cron: "CRON_TZ=Mars/Olympus 0 4 * * *" }), isStatus(400));
     await assert.rejects(client.schedules.create({ destination, cron: "* * * * *", scheduleId: "bad!id" }), isStatus(400));
+    for (const bad of [
+      { queueName: "bad queue!" },
+      { callback: "not-a-url" },
+      { delay: "soon" },
+      { method: "FETCH" },
+      { retryDelay: "foo(1)" },
+      { flowControl: { key: "k", rate: 0, parallelism: 1 } },
+    ]) {
+      await assert.rejects(client.schedules.create({ destination, cron: "* * * * *", ...bad }), isStatus(400), JSON.stringify(bad));
+    }
     await assert.rejects(client.schedules.create({ destination: unique("nogroup"), cron: "* * * * *" }), isStatus(404));
     await assert.rejects(client.schedules.get(unique("scd-missing")), isStatus(404));
     await assert.rejects(client.schedules.pause({ schedule: unique("scd-missing") }), isStatus(404));

@@ -66,6 +66,13 @@ def test_errors(client):
     with pytest.raises(QStashError) as info:
         client.queue.upsert(unique("q-zero"), parallelism=0)
     assert is_status(info.value, 400), str(info.value)
+    # Above the plan's maximum queue parallelism (100 for the default payg quota): 412.
+    with pytest.raises(QStashError) as info:
+        client.queue.upsert(unique("q-huge"), parallelism=101)
+    assert is_status(info.value, 412), str(info.value)
+    with pytest.raises(QStashError) as info:
+        client.message.enqueue(queue="bad!queue", url="http://127.0.0.1:9/never", body="x")
+    assert is_status(info.value, 400), str(info.value)
 
 
 def test_enqueue_creates_the_queue(client, rx):

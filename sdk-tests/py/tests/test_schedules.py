@@ -220,6 +220,12 @@ def test_cron_next_schedule_time(server, client, rx, schedules, cron, zone, matc
         ({"cron": "61 * * * *"}, 400),
         ({"cron": "CRON_TZ=Mars/Olympus 0 4 * * *"}, 400),
         ({"cron": "* * * * *", "schedule_id": "bad!id"}, 400),
+        ({"cron": "* * * * *", "queue": "bad queue!"}, 400),
+        ({"cron": "* * * * *", "callback": "not-a-url"}, 400),
+        ({"cron": "* * * * *", "delay": "soon"}, 400),
+        ({"cron": "* * * * *", "method": "FETCH"}, 400),
+        ({"cron": "* * * * *", "retry_delay": "foo(1)"}, 400),
+        ({"cron": "* * * * *", "flow_control": {"key": "k", "rate": 0, "parallelism": 1}}, 400),
     ],
 )
 def test_create_errors(client, rx, kwargs, status):
