@@ -6,7 +6,7 @@
 
 import { spawn } from "node:child_process";
 import http from "node:http";
-import { Client, Receiver } from "@upstash/qstash";
+import { Client, QstashError, Receiver } from "@upstash/qstash";
 
 // The four predefined users of the dev server (shared/seed/qstash/howto/local-development.mdx).
 export const USERS = {
@@ -35,7 +35,18 @@ export const USERS = {
 const READY_TIMEOUT_MS = 15_000;
 export const WAIT_TIMEOUT_MS = 10_000;
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** For assert.rejects: the SDK threw a QstashError with this HTTP status. */
+export const isStatus = (status) => (error) => {
+  if (!(error instanceof QstashError)) throw new Error(`expected a QstashError, got ${error}`);
+  if (error.status !== status) throw new Error(`expected status ${status}, got ${error.status}: ${error.message}`);
+  return true;
+};
+
+/** Base64 (standard alphabet) helpers for callback bodies and log entries. */
+export const toBase64 = (text) => Buffer.from(text, "utf8").toString("base64");
+export const fromBase64 = (text) => Buffer.from(text, "base64").toString("utf8");
 
 /** Polls `fn` until it returns a truthy value; throws after `timeout` ms naming `what`. */
 export async function waitUntil(fn, { timeout = WAIT_TIMEOUT_MS, interval = 25, what = "condition" } = {}) {
@@ -202,6 +213,19 @@ export async function messageLogs(client, messageId) {
   throw new Error("logs pagination did not end after 100 pages");
 }
 
+/** All log entries matching a `client.logs` filter, newest first, following the cursor. */
+export async function logsWhere(client, filter) {
+  const entries = [];
+  let cursor;
+  for (let page = 0; page < 100; page++) {
+    const res = await client.logs({ filter, cursor, count: 1000 });
+    entries.push(...res.logs);
+    cursor = res.cursor;
+    if (!cursor) return entries;
+  }
+  throw new Error("logs pagination did not end after 100 pages");
+}
+
 /** The states of a message in the order they happened. */
 export async function messageStates(client, messageId) {
   return (await messageLogs(client, messageId)).map((entry) => entry.state);
@@ -279,13 +303,17 @@ export async function startReceiver({
         verifyError,
         reply,
         at: Date.now(),
+        doneAt: undefined,
       };
       requests.push(record);
       for (const waiter of waiters) waiter();
       if (reply.delayMs) await sleep(reply.delayMs);
       if (reply.hang) return; // never answer (the server's timeout must fire)
       res.writeHead(reply.status ?? 200, { "Content-Type": "text/plain", ...(reply.headers ?? {}) });
-      res.end(reply.body ?? "ok");
+      res.end(reply.body ?? "ok", () => {
+        record.doneAt = Date.now(); // when the answer was handed to the socket
+        for (const waiter of waiters) waiter();
+      });
     });
   });
   server.keepAliveTimeout = 1000;

@@ -1,3 +1,3 @@
-"""Registers the fixtures defined in support.py (server, client, rx, per-test signature check)."""
+"""Registers the fixtures defined in support.py (server, client, rx, rx2, per-test signature check)."""
 
-from support import _every_delivery_verified, client, rx, server  # noqa: F401
+from support import _every_delivery_verified, client, rx, rx2, server  # noqa: F401

@@ -13,6 +13,7 @@ Nothing here mocks the server.
 from __future__ import annotations
 
 import atexit
+import base64
 import json
 import os
 import random
@@ -227,6 +228,19 @@ def message_logs(client: QStash, message_id: str) -> list:
     raise AssertionError("logs pagination did not end after 100 pages")
 
 
+def logs_where(client: QStash, filter: Dict[str, Any]) -> list:
+    """All log entries matching a ``client.log.list`` filter, newest first, following the cursor."""
+    entries: list = []
+    cursor = None
+    for _ in range(100):
+        res = client.log.list(filter=filter, cursor=cursor, count=1000)
+        entries.extend(res.logs)
+        cursor = res.cursor
+        if cursor is None:
+            return entries
+    raise AssertionError("logs pagination did not end after 100 pages")
+
+
 def message_states(client: QStash, message_id: str) -> List[str]:
     return [entry.state.value for entry in message_logs(client, message_id)]
 
@@ -268,6 +282,8 @@ class Delivery:
     raw_body: bytes
     signature: Optional[str]
     verify_error: Optional[str]
+    at: float = 0.0  # time.monotonic() when the request arrived
+    done_at: Optional[float] = None  # time.monotonic() once the reply was written
 
 
 class Rx:
@@ -306,19 +322,19 @@ class Rx:
                 with rx._cond:
                     queue = rx._scripts.get(path)
                     reply = queue.pop(0) if queue else Reply()
-                    rx.requests.append(
-                        Delivery(
-                            method=self.command,
-                            path=path,
-                            target=self.path,
-                            url=called,
-                            headers={k.lower(): v for k, v in self.headers.items()},
-                            body=body,
-                            raw_body=raw,
-                            signature=signature,
-                            verify_error=verify_error,
-                        )
+                    delivery = Delivery(
+                        method=self.command,
+                        path=path,
+                        target=self.path,
+                        url=called,
+                        headers={k.lower(): v for k, v in self.headers.items()},
+                        body=body,
+                        raw_body=raw,
+                        signature=signature,
+                        verify_error=verify_error,
+                        at=time.monotonic(),
                     )
+                    rx.requests.append(delivery)
                     rx._cond.notify_all()
                 if reply.delay:
                     time.sleep(reply.delay)
@@ -330,6 +346,8 @@ class Rx:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+                self.wfile.flush()
+                delivery.done_at = time.monotonic()
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
@@ -384,12 +402,23 @@ def rx():
         receiver.close()
 
 
+@pytest.fixture(scope="module")
+def rx2():
+    """A second receiver (another port), for fan-out to two endpoints."""
+    receiver = Rx(USERS["default"]["current"], USERS["default"]["next"])
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
 @pytest.fixture(autouse=True)
 def _every_delivery_verified(request):
-    """After each test, every delivery the module's receiver got must have a valid signature."""
+    """After each test, every delivery the module's receivers got must have a valid signature."""
     yield
-    if "rx" in request.fixturenames:
-        request.getfixturevalue("rx").assert_all_verified()
+    for name in ("rx", "rx2"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).assert_all_verified()
 
 
 def make_rx(user: str) -> Rx:
@@ -399,6 +428,28 @@ def make_rx(user: str) -> Rx:
 def unique_path(name: str) -> str:
     suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=8))
     return f"/{name}-{suffix}"
+
+
+def unique(tag: str) -> str:
+    """A unique name for queues, URL groups, schedules, flow-control keys, dedup ids."""
+    suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=8))
+    return f"{tag}-{suffix}"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def unb64(text: str) -> str:
+    return base64.b64decode(text).decode("utf-8")
+
+
+def header_values(headers: Optional[Dict[str, List[str]]], name: str) -> Optional[List[str]]:
+    """Values of a header map entry, looked up case-insensitively."""
+    for key, values in (headers or {}).items():
+        if key.lower() == name.lower():
+            return values
+    return None
 
 
 def is_status(error: BaseException, status: int) -> bool:
