@@ -96,16 +96,62 @@ impl Hasher for IdHasher {
     }
 }
 
+/// FNV-1a for short strings we key maps by (hosts): cheaper than SipHash, and nobody
+/// outside can use hash flooding against a local development server.
+#[derive(Default)]
+pub struct FnvHasher(u64);
+
+impl Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// A map keyed by short strings.
+pub type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<FnvHasher>>;
+
 /// A map keyed by message id.
 pub type IdMap<V> = HashMap<MessageId, V, BuildHasherDefault<IdHasher>>;
 
+impl MessageId {
+    /// The textual form (`msg_…`) on the stack, for headers and JSON without a `String`.
+    pub fn text(&self) -> IdText {
+        let mut buf = [0u8; 4 + DIGITS];
+        buf[..4].copy_from_slice(b"msg_");
+        let digits: &mut [u8; DIGITS] = (&mut buf[4..])
+            .try_into()
+            .unwrap_or_else(|_| unreachable!());
+        encode(self.0, digits);
+        IdText(buf)
+    }
+}
+
+/// A message id's text, `msg_` + 22 base62 digits.
+pub struct IdText([u8; 4 + DIGITS]);
+
+impl IdText {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII from `ALPHABET` and the prefix is ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; DIGITS];
-        encode(self.0, &mut buf);
-        f.write_str("msg_")?;
-        // The alphabet is ASCII, so this never fails.
-        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+        f.write_str(self.text().as_str())
     }
 }
 

@@ -76,19 +76,8 @@ pub fn validate_name(name: &str, what: &str) -> Result<(), InvalidInput> {
 /// An absolute http(s) URL with a host. Local and private addresses are fine: that is the
 /// point of a development server.
 pub fn validate_url(url: &str) -> Result<(), String> {
-    // Fast path for the usual well-formed URL; the URL parser explains anything else.
-    if let Ok(uri) = url.parse::<http::Uri>() {
-        let port_text = uri
-            .authority()
-            .and_then(|a| a.as_str().rsplit_once(':'))
-            .is_some_and(|(_, p)| !p.contains(']'));
-        let port_ok = !port_text || uri.port_u16().is_some();
-        if matches!(uri.scheme_str(), Some("http" | "https"))
-            && uri.host().is_some_and(|h| !h.is_empty())
-            && port_ok
-        {
-            return Ok(());
-        }
+    if plainly_valid(url) {
+        return Ok(());
     }
     let parsed = url::Url::parse(url).map_err(|e| format!("not a valid URL ({e})"))?;
     if parsed.scheme() != "http" && parsed.scheme() != "https" {
@@ -98,6 +87,38 @@ pub fn validate_url(url: &str) -> Result<(), String> {
         return Err("the URL has no host".into());
     }
     Ok(())
+}
+
+/// The everyday shape, checked without allocating: `http(s)://` + a host name of letters,
+/// digits, `.-_` (or a dotted IPv4 address), an optional port, and a printable path. Anything else
+/// goes through the full URL parser, which also words the error.
+fn plainly_valid(url: &str) -> bool {
+    let rest = match url.get(..8) {
+        Some(p) if p.eq_ignore_ascii_case("https://") => &url[8..],
+        _ => match url.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case("http://") => &url[7..],
+            _ => return false,
+        },
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && (host.bytes().any(|b| b.is_ascii_alphabetic())
+            || host.parse::<std::net::Ipv4Addr>().is_ok());
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65_535)
+    });
+    host_ok && port_ok && tail.bytes().all(|b| b > 0x20 && b < 0x7f)
 }
 
 fn is_ours(name: &str) -> bool {
@@ -214,6 +235,16 @@ mod tests {
         assert!(validate_url("http://127.0.0.1:99999/x").is_err());
         assert!(validate_url("http://[::1]:8080/x").is_ok());
         assert!(validate_url("http://user:pw@host:81/x").is_ok());
+        assert!(
+            validate_url("http://1.2.3.999/x").is_err(),
+            "IP literals take the full parser"
+        );
+        assert!(
+            validate_url("http://localhost:3000/a b").is_ok(),
+            "the full parser encodes spaces"
+        );
+        assert!(plainly_valid("https://Example.com:443/a?b=c#d"));
+        assert!(plainly_valid("http://127.0.0.1:8080/x"));
         assert!(validate_url("http://127.0.0.1:1/x").is_ok());
     }
 

@@ -31,6 +31,10 @@ impl HeaderListBuilder {
         self.0.is_empty()
     }
 
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self(Vec::with_capacity(bytes))
+    }
+
     pub fn finish(self) -> HeaderList {
         HeaderList(self.0.into_boxed_slice())
     }
@@ -62,7 +66,7 @@ impl HeaderList {
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
-        let mut b = Self::builder();
+        let mut b = HeaderListBuilder(Vec::with_capacity(256));
         for (n, v) in pairs {
             b.push(n, v);
         }

@@ -87,7 +87,7 @@ impl Redaction {
 /// options parsed from its `Upstash-Callback-*` / `Upstash-Failure-Callback-*` headers.
 #[derive(Clone, Debug)]
 pub struct CallbackTarget {
-    pub url: Box<str>,
+    pub url: Arc<str>,
     pub delay_ms: u64,
     pub options: Arc<DeliveryOptions>,
 }
@@ -140,8 +140,9 @@ pub struct Origin {
 #[derive(Debug)]
 pub struct MessageSpec {
     pub id: MessageId,
-    /// The exact URL called (and signed as `sub`), query string included.
-    pub url: Box<str>,
+    /// The exact URL called (and signed as `sub`), query string included. Shared with the
+    /// URL group's endpoint, the publish response and other messages to the same endpoint.
+    pub url: Arc<str>,
     pub body: Bytes,
     pub created_at: i64,
     /// Earliest first delivery (ms); equals `created_at` when not delayed.

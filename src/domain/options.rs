@@ -440,7 +440,14 @@ fn build_options(
 }
 
 fn forwarded_headers(raw: &RawConfig<'_>, inherited: Inherited) -> HeaderList {
-    let mut b: HeaderListBuilder = HeaderList::builder();
+    let size: usize = raw
+        .forward
+        .iter()
+        .chain(raw.plain.iter())
+        .map(|(n, v)| n.len() + v.len() + 8)
+        .sum::<usize>()
+        + raw.content_type.map_or(24, |c| c.len() + 20);
+    let mut b = HeaderListBuilder::with_capacity(size);
     let forward_all = raw
         .header_forward
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -509,6 +516,9 @@ fn callback_target(
 }
 
 fn parse_flow_control(raw: &RawConfig<'_>, level: &Level<'_>) -> Result<Option<FlowControl>> {
+    if raw.flow_key.is_none() && raw.flow_value.is_none() {
+        return Ok(None);
+    }
     let key_header = level.name("Flow-Control-Key");
     let value_header = level.name("Flow-Control-Value");
     let key = match raw.flow_key {

@@ -55,6 +55,12 @@ fn method(m: Method) -> http::Method {
 }
 
 static USER_AGENT: HeaderValue = HeaderValue::from_static("Upstash-QStash");
+static MESSAGE_ID: HeaderName = HeaderName::from_static("upstash-message-id");
+static RETRIED: HeaderName = HeaderName::from_static("upstash-retried");
+static CALLER_IP: HeaderName = HeaderName::from_static("upstash-caller-ip");
+static SCHEDULE_ID: HeaderName = HeaderName::from_static("upstash-schedule-id");
+static TOPIC_NAME: HeaderName = HeaderName::from_static("upstash-topic-name");
+static SIGNATURE: HeaderName = HeaderName::from_static("upstash-signature");
 
 fn text_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -67,17 +73,22 @@ pub fn request_headers(d: &Dispatch, now_s: i64) -> http::HeaderMap {
     let mut h = http::HeaderMap::with_capacity(16);
     append_forwarded(&mut h, &spec.options.headers);
     h.insert(http::header::USER_AGENT, USER_AGENT.clone());
-    h.insert("upstash-message-id", text_value(&spec.id.to_string()));
-    h.insert("upstash-retried", HeaderValue::from(d.retried));
-    h.insert("upstash-caller-ip", text_value(&spec.caller_ip.to_string()));
+    h.insert(MESSAGE_ID.clone(), text_value(spec.id.text().as_str()));
+    h.insert(RETRIED.clone(), HeaderValue::from(d.retried));
+    h.insert(CALLER_IP.clone(), text_value(&spec.caller_ip.to_string()));
     if let Some(s) = &origin.schedule_id {
-        h.insert("upstash-schedule-id", text_value(s));
+        h.insert(SCHEDULE_ID.clone(), text_value(s));
     }
     if let Some(t) = &origin.topic_name {
-        h.insert("upstash-topic-name", text_value(t));
+        h.insert(TOPIC_NAME.clone(), text_value(t));
     }
     let jwt = d.signer.sign(&spec.url, &spec.body, now_s);
-    h.insert("upstash-signature", text_value(&jwt));
+    // A JWT is base64url and dots: always a valid header value.
+    h.insert(
+        SIGNATURE.clone(),
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(jwt))
+            .unwrap_or_else(|_| HeaderValue::from_static("")),
+    );
     h
 }
 

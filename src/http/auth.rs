@@ -40,13 +40,16 @@ impl<S: Send + Sync> FromRequestParts<S> for User {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         // The header wins over the query parameter when both are present.
-        let token = match bearer(parts)? {
-            Some(t) => t.to_string(),
-            None => parts.uri.query().and_then(query_token).ok_or_else(|| {
-                ApiError::unauthorized("missing authorization: send \"Authorization: Bearer <QSTASH_TOKEN>\" or ?qstash_token=")
-            })?,
+        let user = match bearer(parts)? {
+            Some(t) => authenticate(t),
+            None => {
+                let token = parts.uri.query().and_then(query_token).ok_or_else(|| {
+                    ApiError::unauthorized("missing authorization: send \"Authorization: Bearer <QSTASH_TOKEN>\" or ?qstash_token=")
+                })?;
+                authenticate(&token)
+            }
         };
-        authenticate(&token).map(User).ok_or_else(|| {
+        user.map(User).ok_or_else(|| {
             ApiError::unauthorized(
                 "unauthorized: the token does not belong to any user of this server",
             )

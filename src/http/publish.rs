@@ -191,7 +191,11 @@ pub fn published_json(published: &Published, deduplicated: bool) -> Value {
 pub fn published_response(result: PublishResult) -> Response {
     if let (Published::Message(id), false) = (&result.published, result.deduplicated) {
         // The hot path: skip building a JSON tree for one field.
-        let body = format!("{{\"messageId\":\"{id}\"}}");
+        let id = id.text();
+        let mut body = String::with_capacity(48);
+        body.push_str("{\"messageId\":\"");
+        body.push_str(id.as_str());
+        body.push_str("\"}");
         return ([(http::header::CONTENT_TYPE, "application/json")], body).into_response();
     }
     let status = if result.deduplicated {

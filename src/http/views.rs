@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::dlq::DlqEntry;
 use crate::domain::header_list::HeaderList;
-use crate::domain::log::LogEntry;
+use crate::domain::log::{LogEntry, LogState};
 use crate::domain::message::{MessageSpec, Redaction, Response};
 use crate::domain::schedule::Schedule;
 
@@ -201,6 +201,9 @@ impl Serialize for LogJson<'_> {
         map.serialize_entry("time", &e.time)?;
         map.serialize_entry("state", e.state.as_str())?;
         put_message_fields(&mut map, &e.spec, false)?;
+        if e.state == LogState::Created && e.spec.not_before > e.time {
+            map.serialize_entry("nextDeliveryTime", &e.spec.not_before)?;
+        }
         if let Some(d) = &e.detail {
             if let Some(err) = &d.error {
                 map.serialize_entry("error", err)?;

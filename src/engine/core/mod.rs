@@ -27,7 +27,7 @@ use crate::domain::message::{
 };
 use crate::domain::schedule::TickState;
 use crate::engine::timers::{Timers, Wake};
-use crate::ids::{IdMap, MessageId};
+use crate::ids::{FnvMap, IdMap, MessageId};
 use crate::signing::Signer;
 use crate::store::Store;
 use crate::users::{USER_COUNT, UserId};
@@ -110,7 +110,7 @@ enum End {
 pub struct Core {
     pub store: Box<dyn Store>,
     timers: Timers,
-    hosts: HashMap<Box<str>, HostGate>,
+    hosts: FnvMap<Box<str>, HostGate>,
     users: [UserRuntime; USER_COUNT],
     /// Each user's current signing key, keyed once: (key, signer).
     signers: [Option<(Arc<str>, Arc<Signer>)>; USER_COUNT],
@@ -122,7 +122,7 @@ impl Core {
         Self {
             store,
             timers: Timers::default(),
-            hosts: HashMap::new(),
+            hosts: FnvMap::default(),
             users: Default::default(),
             signers: Default::default(),
             config,
@@ -166,14 +166,10 @@ impl Core {
     ) {
         let at = spec.not_before;
         let id = spec.id;
-        let detail = (at > now).then(|| {
-            Arc::new(LogDetail {
-                next_delivery_time: Some(at),
-                ..Default::default()
-            })
-        });
+        // A delayed CREATED entry shows `nextDeliveryTime` from the spec (see the log view),
+        // so no detail is allocated here.
         self.store
-            .append_log(user, now, LogState::Created, spec.clone(), detail);
+            .append_log(user, now, LogState::Created, spec.clone(), None);
         if let Some(fc) = spec.flow_control() {
             self.flow_mut(user, &fc.key, now).add(fc);
         }

@@ -93,7 +93,7 @@ impl Core {
             });
             let spec = Arc::new(MessageSpec {
                 id: MessageId::random(),
-                url: Box::from(&*url),
+                url: url.clone(),
                 body: t.body.clone(),
                 created_at: now,
                 not_before: t.not_before,
