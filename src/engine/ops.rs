@@ -137,7 +137,10 @@ impl Broker {
             .store
             .message(user, mid)
             .map(|m| m.spec.clone())
-            .or_else(|| core.store.finished(user, mid, now))
+            .or_else(|| {
+                core.store
+                    .finished(user, mid, now - self.config().finished_message_grace_ms)
+            })
             .ok_or_else(|| BrokerError::NotFound(format!("message {id} not found")))?;
         Ok(MessageView { spec })
     }

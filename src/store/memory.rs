@@ -13,14 +13,9 @@ use crate::domain::url_group::UrlGroup;
 use crate::ids::{IdMap, MessageId};
 use crate::users::{USER_COUNT, UserId};
 
-/// Finished messages kept readable at most, per user, whatever the grace period.
-const FINISHED_CAP: usize = 10_000;
-
 #[derive(Default)]
 struct UserData {
     messages: IdMap<Message>,
-    finished: IdMap<(Arc<MessageSpec>, i64)>,
-    finished_order: VecDeque<MessageId>,
     logs: VecDeque<LogEntry>,
     log_seq: u64,
     dlq: BTreeMap<u64, DlqEntry>,
@@ -139,25 +134,22 @@ impl Store for MemoryStore {
         self.u(user).messages.len()
     }
 
-    fn remember_finished(&mut self, user: UserId, spec: Arc<MessageSpec>, until: i64) {
-        let data = self.u_mut(user);
-        let id = spec.id;
-        if data.finished.insert(id, (spec, until)).is_none() {
-            data.finished_order.push_back(id);
-        }
-        while data.finished_order.len() > FINISHED_CAP {
-            if let Some(old) = data.finished_order.pop_front() {
-                data.finished.remove(&old);
-            }
-        }
-    }
-
-    fn finished(&self, user: UserId, id: MessageId, now: i64) -> Option<Arc<MessageSpec>> {
+    fn finished(&self, user: UserId, id: MessageId, since: i64) -> Option<Arc<MessageSpec>> {
+        // Looked up in the log rather than kept in a map of its own: reads are rare, finishing
+        // messages is not.
         self.u(user)
-            .finished
-            .get(&id)
-            .filter(|(_, until)| *until > now)
-            .map(|(spec, _)| spec.clone())
+            .logs
+            .iter()
+            .rev()
+            .take_while(|e| e.time >= since)
+            .find(|e| {
+                e.spec.id == id
+                    && matches!(
+                        e.state,
+                        LogState::Delivered | LogState::Failed | LogState::Canceled
+                    )
+            })
+            .map(|e| e.spec.clone())
     }
 
     fn append_log(

@@ -58,9 +58,9 @@ pub trait Store: Send {
     ) -> Vec<MessageId>;
     fn message_count(&self, user: UserId) -> usize;
 
-    /// Keeps a finished message readable until `until` (ms).
-    fn remember_finished(&mut self, user: UserId, spec: Arc<MessageSpec>, until: i64);
-    fn finished(&self, user: UserId, id: MessageId, now: i64) -> Option<Arc<MessageSpec>>;
+    /// A message that finished (delivered, failed or cancelled) at or after `since` (ms), as
+    /// long as the event log still holds its final entry.
+    fn finished(&self, user: UserId, id: MessageId, since: i64) -> Option<Arc<MessageSpec>>;
 
     // The event log: newest `LOG_RETENTION` entries per user.
     fn append_log(

@@ -406,11 +406,6 @@ impl Core {
         out: &mut Vec<Dispatch>,
     ) {
         self.store.remove_message(user, spec.id);
-        self.store.remember_finished(
-            user,
-            spec.clone(),
-            now + self.config.finished_message_grace_ms,
-        );
         if let Some(fc) = spec.flow_control()
             && let Some(state) = self.users[user.index()].flows.get_mut(&*fc.key)
         {
