@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::json;
 
-use super::AppState;
 use super::auth::User;
 use super::error::ApiResult;
 use super::extract::{PathParam, QueryPairs, selection};
 use super::publish::config_pairs;
 use super::views::DlqJson;
+use super::{AppState, done};
 
 pub async fn list(
     State(app): State<AppState>,
@@ -43,7 +43,7 @@ pub async fn delete(
     PathParam(id): PathParam,
 ) -> ApiResult<Response> {
     app.broker.dlq_delete(user, &id)?;
-    Ok(Json(json!({})).into_response())
+    Ok(done())
 }
 
 pub async fn delete_many(

@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
 use super::extract::{PathParam, QueryPairs};
+use super::{AppState, done};
 use crate::engine::FlowView;
 
 fn flow_json(f: &FlowView) -> Value {
@@ -26,10 +26,6 @@ fn flow_json(f: &FlowView) -> Value {
         "isPinnedRate": f.pinned_rate,
         "isPaused": f.paused,
     })
-}
-
-fn ok() -> Response {
-    Json(json!({})).into_response()
 }
 
 pub async fn list(State(app): State<AppState>, User(user): User, query: QueryPairs) -> Response {
@@ -54,7 +50,7 @@ pub async fn pause(
 ) -> Response {
     app.broker
         .update_flow_control(user, &key, |s, _| s.paused = true);
-    ok()
+    done()
 }
 
 pub async fn resume(
@@ -64,7 +60,7 @@ pub async fn resume(
 ) -> Response {
     app.broker
         .update_flow_control(user, &key, |s, _| s.paused = false);
-    ok()
+    done()
 }
 
 pub async fn reset_rate(
@@ -74,7 +70,7 @@ pub async fn reset_rate(
 ) -> Response {
     app.broker
         .update_flow_control(user, &key, |s, now| s.reset_rate(now));
-    ok()
+    done()
 }
 
 fn positive(query: &QueryPairs, name: &str) -> ApiResult<Option<u32>> {
@@ -115,7 +111,7 @@ pub async fn pin(
     }
     app.broker
         .update_flow_control(user, &key, |s, now| s.pin(parallelism, rate, period, now));
-    Ok(ok())
+    Ok(done())
 }
 
 fn flag(query: &QueryPairs, name: &str) -> ApiResult<bool> {
@@ -139,7 +135,7 @@ pub async fn unpin(
     let rate = flag(&query, "rate")?;
     app.broker
         .update_flow_control(user, &key, |s, _| s.unpin(parallelism, rate));
-    Ok(ok())
+    Ok(done())
 }
 
 pub async fn global_parallelism(State(app): State<AppState>, User(user): User) -> Response {

@@ -31,6 +31,13 @@ pub struct AppState {
     pub broker: Broker,
 }
 
+/// The answer of actions whose SDK calls ignore the body: `{}` (never empty, so a client that
+/// parses JSON anyway does not fail).
+pub(crate) fn done() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    axum::Json(serde_json::json!({})).into_response()
+}
+
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::not_found(format!("no such route: {}", uri.path()))
 }

@@ -7,11 +7,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
 use super::extract::{PathParam, json_body};
 use super::publish::{Incoming, publish_request, published_response};
+use super::{AppState, done};
 use crate::domain::destination::validate_name;
 use crate::engine::QueueView;
 
@@ -51,7 +51,7 @@ pub async fn upsert(
         input.parallelism,
         input.paused.unwrap_or(false),
     )?;
-    Ok(Json(json!({})).into_response())
+    Ok(done())
 }
 
 pub async fn list(State(app): State<AppState>, User(user): User) -> Response {
@@ -79,7 +79,7 @@ pub async fn delete(
     PathParam(name): PathParam,
 ) -> Response {
     app.broker.delete_queue(user, &name);
-    Json(json!({})).into_response()
+    done()
 }
 
 pub async fn pause(
@@ -88,7 +88,7 @@ pub async fn pause(
     PathParam(name): PathParam,
 ) -> ApiResult<Response> {
     app.broker.set_queue_paused(user, &name, true)?;
-    Ok(Json(json!({})).into_response())
+    Ok(done())
 }
 
 pub async fn resume(
@@ -97,7 +97,7 @@ pub async fn resume(
     PathParam(name): PathParam,
 ) -> ApiResult<Response> {
     app.broker.set_queue_paused(user, &name, false)?;
-    Ok(Json(json!({})).into_response())
+    Ok(done())
 }
 
 pub async fn enqueue(

@@ -6,12 +6,12 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
 use super::extract::PathParam;
 use super::publish::{Incoming, caller_ip, config_pairs, parse_for};
 use super::views::ScheduleJson;
+use super::{AppState, done};
 use crate::domain::destination::{self, config_query_params};
 use crate::engine::ScheduleRequest;
 
@@ -36,7 +36,7 @@ pub async fn create(
         if !id.contains('/') && !id.contains(':') && (action == "pause" || action == "resume") {
             app.broker
                 .set_schedule_paused(user, id, action == "pause")?;
-            return Ok(Json(json!({})).into_response());
+            return Ok(done());
         }
     }
     let destination = destination::parse(raw, uri.query())?;
@@ -77,7 +77,7 @@ pub async fn delete(
     PathParam(id): PathParam,
 ) -> Response {
     app.broker.delete_schedule(user, &id);
-    Json(json!({})).into_response()
+    done()
 }
 
 /// `PATCH /v2/schedules/{id}/pause|resume`, as the SDKs send it.
@@ -96,5 +96,5 @@ pub async fn toggle(
         }
     };
     app.broker.set_schedule_paused(user, id, paused)?;
-    Ok(Json(json!({})).into_response())
+    Ok(done())
 }

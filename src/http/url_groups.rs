@@ -5,12 +5,11 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::AppState;
 use super::auth::User;
 use super::error::ApiResult;
 use super::extract::{PathParam, json_body};
+use super::{AppState, done};
 use crate::domain::url_group::UrlGroup;
 
 #[derive(Deserialize)]
@@ -71,7 +70,7 @@ pub async fn add_endpoints(
         endpoints.push((e.name, url));
     }
     app.broker.add_endpoints(user, &name, endpoints)?;
-    Ok(Json(json!({})).into_response())
+    Ok(done())
 }
 
 pub async fn remove_endpoints(
@@ -87,7 +86,7 @@ pub async fn remove_endpoints(
         .map(|e| (e.url, e.name))
         .collect();
     app.broker.remove_endpoints(user, &name, selectors)?;
-    Ok(Json(json!({})).into_response())
+    Ok(done())
 }
 
 pub async fn list(State(app): State<AppState>, User(user): User) -> Response {
@@ -110,7 +109,7 @@ pub async fn delete(
     PathParam(name): PathParam,
 ) -> Response {
     app.broker.delete_url_group(user, &name);
-    Json(json!({})).into_response()
+    done()
 }
 
 #[derive(Deserialize)]
@@ -142,5 +141,5 @@ pub async fn patch(
         }
     }
     app.broker.set_url_group_headers(user, &name, headers)?;
-    Ok(Json(json!({})).into_response())
+    Ok(done())
 }

@@ -1,4 +1,5 @@
-//! The JSON shapes of messages, log entries and DLQ entries, with redaction applied.
+//! The JSON shapes of messages, log entries, DLQ entries and schedules, with redaction
+//! applied.
 //!
 //! Field names follow what the SDKs read; where sources disagree on a name both are emitted
 //! (`callerIP`/`callerIp`, `responseHeader`/`responseHeaders`,
@@ -13,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::dlq::DlqEntry;
 use crate::domain::header_list::HeaderList;
 use crate::domain::log::{LogEntry, LogState};
-use crate::domain::message::{MessageSpec, Redaction, Response};
+use crate::domain::message::{DeliveryOptions, MessageSpec, Redaction, Response};
 use crate::domain::schedule::Schedule;
 
 fn redacted(value: &[u8]) -> String {
@@ -61,91 +62,48 @@ fn put_body<M: SerializeMap>(
     }
 }
 
-/// Writes the fields every message-describing object shares.
-fn put_message_fields<M: SerializeMap>(
+/// Which object the configuration fields are written for: messages (and their log and DLQ
+/// entries) or schedules name a few fields differently.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Message,
+    Schedule,
+}
+
+/// The fields configured by the publish headers, shared by messages and schedules.
+fn put_options<M: SerializeMap>(
     map: &mut M,
-    spec: &MessageSpec,
-    body_as_text: bool,
+    o: &DeliveryOptions,
+    shape: Shape,
 ) -> Result<(), M::Error> {
-    let o = &spec.options;
-    let origin = spec.origin();
     let redact = Some(&o.redact);
-    map.serialize_entry("messageId", &spec.id)?;
-    map.serialize_entry("url", &*spec.url)?;
-    if let Some(t) = &origin.topic_name {
-        map.serialize_entry("topicName", &**t)?;
-    }
-    if let Some(e) = &origin.endpoint_name {
-        map.serialize_entry("endpointName", &**e)?;
-    }
-    map.serialize_entry("method", o.method.as_str())?;
-    map.serialize_entry(
-        "header",
-        &Headers {
-            list: &o.headers,
-            redact,
-        },
-    )?;
-    if body_as_text {
-        put_body(map, "body", &spec.body, o.redact.body)?;
-    } else if o.redact.body {
-        map.serialize_entry("body", &STANDARD.encode(redacted(&spec.body)))?;
-    } else {
-        map.serialize_entry("body", &STANDARD.encode(&spec.body))?;
-    }
-    map.serialize_entry("maxRetries", &o.retries)?;
+    let message = shape == Shape::Message;
+    map.serialize_entry(if message { "maxRetries" } else { "retries" }, &o.retries)?;
     if let Some(expr) = &o.retry_delay {
         map.serialize_entry("retryDelayExpression", expr.source())?;
-        map.serialize_entry("retryDelayExpr", expr.source())?;
+        if message {
+            map.serialize_entry("retryDelayExpr", expr.source())?;
+        }
     }
     if let Some(t) = o.timeout_ms {
         map.serialize_entry("timeout", &(t / 1000))?;
     }
-    map.serialize_entry("notBefore", &spec.not_before)?;
-    map.serialize_entry("createdAt", &spec.created_at)?;
-    if let Some(cb) = &o.callback {
-        map.serialize_entry("callback", &*cb.url)?;
-        map.serialize_entry(
-            "callbackHeader",
-            &Headers {
-                list: &cb.options.headers,
-                redact,
-            },
-        )?;
-        map.serialize_entry(
-            "callbackHeaders",
-            &Headers {
-                list: &cb.options.headers,
-                redact,
-            },
-        )?;
+    for (target, name) in [
+        (&o.callback, "callback"),
+        (&o.failure_callback, "failureCallback"),
+    ] {
+        let Some(cb) = target else { continue };
+        map.serialize_entry(name, &*cb.url)?;
+        let headers = Headers {
+            list: &cb.options.headers,
+            redact,
+        };
+        map.serialize_entry(&format!("{name}Header"), &headers)?;
+        if message {
+            // Python reads the singular, logs in the OpenAPI the plural.
+            map.serialize_entry(&format!("{name}Headers"), &headers)?;
+        }
     }
-    if let Some(cb) = &o.failure_callback {
-        map.serialize_entry("failureCallback", &*cb.url)?;
-        map.serialize_entry(
-            "failureCallbackHeader",
-            &Headers {
-                list: &cb.options.headers,
-                redact,
-            },
-        )?;
-        map.serialize_entry(
-            "failureCallbackHeaders",
-            &Headers {
-                list: &cb.options.headers,
-                redact,
-            },
-        )?;
-    }
-    if let Some(q) = &origin.queue_name {
-        map.serialize_entry("queueName", &**q)?;
-    }
-    if let Some(s) = &origin.schedule_id {
-        map.serialize_entry("scheduleId", &**s)?;
-    }
-    let ip = spec.caller_ip.to_string();
-    map.serialize_entry("callerIP", &ip)?;
-    map.serialize_entry("callerIp", &ip)?;
     if let Some(first) = o.label() {
         map.serialize_entry("label", first)?;
         map.serialize_entry("labels", &o.labels)?;
@@ -161,6 +119,55 @@ fn put_message_fields<M: SerializeMap>(
         map.serialize_entry("period", &fc.period_s)?;
     }
     Ok(())
+}
+
+fn put_caller_ip<M: SerializeMap>(map: &mut M, ip: std::net::IpAddr) -> Result<(), M::Error> {
+    let ip = ip.to_string();
+    map.serialize_entry("callerIP", &ip)?;
+    map.serialize_entry("callerIp", &ip)
+}
+
+/// Writes the fields every message-describing object shares.
+fn put_message_fields<M: SerializeMap>(
+    map: &mut M,
+    spec: &MessageSpec,
+    body_as_text: bool,
+) -> Result<(), M::Error> {
+    let o = &spec.options;
+    let origin = spec.origin();
+    map.serialize_entry("messageId", &spec.id)?;
+    map.serialize_entry("url", &*spec.url)?;
+    if let Some(t) = &origin.topic_name {
+        map.serialize_entry("topicName", &**t)?;
+    }
+    if let Some(e) = &origin.endpoint_name {
+        map.serialize_entry("endpointName", &**e)?;
+    }
+    map.serialize_entry("method", o.method.as_str())?;
+    map.serialize_entry(
+        "header",
+        &Headers {
+            list: &o.headers,
+            redact: Some(&o.redact),
+        },
+    )?;
+    if body_as_text {
+        put_body(map, "body", &spec.body, o.redact.body)?;
+    } else if o.redact.body {
+        map.serialize_entry("body", &STANDARD.encode(redacted(&spec.body)))?;
+    } else {
+        map.serialize_entry("body", &STANDARD.encode(&spec.body))?;
+    }
+    put_options(map, o, Shape::Message)?;
+    map.serialize_entry("notBefore", &spec.not_before)?;
+    map.serialize_entry("createdAt", &spec.created_at)?;
+    if let Some(q) = &origin.queue_name {
+        map.serialize_entry("queueName", &**q)?;
+    }
+    if let Some(s) = &origin.schedule_id {
+        map.serialize_entry("scheduleId", &**s)?;
+    }
+    put_caller_ip(map, spec.caller_ip)
 }
 
 fn put_response<M: SerializeMap>(
@@ -241,7 +248,6 @@ impl Serialize for ScheduleJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let sc = self.0;
         let o = &sc.options;
-        let redact = Some(&o.redact);
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("scheduleId", &*sc.id)?;
         map.serialize_entry("cron", &sc.cron.source)?;
@@ -252,60 +258,18 @@ impl Serialize for ScheduleJson<'_> {
             "header",
             &Headers {
                 list: &o.headers,
-                redact,
+                redact: Some(&o.redact),
             },
         )?;
         put_body(&mut map, "body", &sc.body, o.redact.body)?;
-        map.serialize_entry("retries", &o.retries)?;
-        if let Some(expr) = &o.retry_delay {
-            map.serialize_entry("retryDelayExpression", expr.source())?;
-        }
+        put_options(&mut map, o, Shape::Schedule)?;
         if sc.delay_ms > 0 {
             map.serialize_entry("delay", &(sc.delay_ms / 1000))?;
         }
-        if let Some(t) = o.timeout_ms {
-            map.serialize_entry("timeout", &(t / 1000))?;
-        }
-        if let Some(cb) = &o.callback {
-            map.serialize_entry("callback", &*cb.url)?;
-            map.serialize_entry(
-                "callbackHeader",
-                &Headers {
-                    list: &cb.options.headers,
-                    redact,
-                },
-            )?;
-        }
-        if let Some(cb) = &o.failure_callback {
-            map.serialize_entry("failureCallback", &*cb.url)?;
-            map.serialize_entry(
-                "failureCallbackHeader",
-                &Headers {
-                    list: &cb.options.headers,
-                    redact,
-                },
-            )?;
-        }
-        let ip = sc.caller_ip.to_string();
-        map.serialize_entry("callerIP", &ip)?;
-        map.serialize_entry("callerIp", &ip)?;
+        put_caller_ip(&mut map, sc.caller_ip)?;
         map.serialize_entry("isPaused", &sc.paused)?;
         if let Some(q) = &sc.queue {
             map.serialize_entry("queueName", &**q)?;
-        }
-        if let Some(fc) = &o.flow_control {
-            map.serialize_entry("flowControlKey", &*fc.key)?;
-            if let Some(p) = fc.parallelism {
-                map.serialize_entry("parallelism", &p)?;
-            }
-            if let Some(r) = fc.rate {
-                map.serialize_entry("rate", &r)?;
-            }
-            map.serialize_entry("period", &fc.period_s)?;
-        }
-        if let Some(first) = o.label() {
-            map.serialize_entry("label", first)?;
-            map.serialize_entry("labels", &o.labels)?;
         }
         if let Some(t) = sc.last_schedule_time {
             map.serialize_entry("lastScheduleTime", &t)?;
