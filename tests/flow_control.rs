@@ -556,3 +556,49 @@ async fn the_highest_pending_limits_win_until_older_messages_are_done() {
     server.advance(Duration::from_secs(3600));
     server.wait_state(&new, "DELIVERED").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_message_queues_behind_those_already_waiting_on_the_key() {
+    let server = TestServer::start().await;
+    server.clock.pause();
+    let rx = Receiver::start().await;
+    let fc = [
+        ("Upstash-Flow-Control-Key", "fifo"),
+        ("Upstash-Flow-Control-Value", "rate=1, period=10s"),
+    ];
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(server.publish(&format!("{}/m{i}", rx.url), &fc, "x").await);
+    }
+    rx.wait_for(1).await;
+    for _ in 0..2 {
+        server.advance(Duration::from_secs(10));
+        rx.wait_for(rx.count() + 1).await;
+    }
+    let got = rx.wait_for(3).await;
+    let order: Vec<&str> = got.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(order, ["/m0", "/m1", "/m2"], "released in publish order");
+    let _ = ids;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pinning_only_a_period_does_not_stop_the_key() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let fc = [
+        ("Upstash-Flow-Control-Key", "period-only"),
+        ("Upstash-Flow-Control-Value", "parallelism=5"),
+    ];
+    server.publish(&format!("{}/first", rx.url), &fc, "x").await;
+    rx.wait_for(1).await;
+    let (status, _) = send(server.post("/v2/flowControl/period-only/pin?period=60")).await;
+    assert_eq!(status, 200);
+    let (_, key) = server.get_json("/v2/flowControl/period-only").await;
+    assert_eq!(key["isPinnedRate"], true);
+    assert_eq!(key["ratePeriod"], 60);
+    assert_eq!(key["rateMax"], 0, "no rate: unlimited");
+    let id = server
+        .publish(&format!("{}/second", rx.url), &fc, "x")
+        .await;
+    server.wait_state(&id, "DELIVERED").await;
+}

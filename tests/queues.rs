@@ -462,3 +462,82 @@ async fn deleting_a_queue_cancels_its_waiting_messages() {
     let (status, _) = send(server.call("POST", "/v2/queues/doomed/resume")).await;
     assert_eq!(status, 404, "resuming an unknown queue");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_a_delayed_head_lets_the_next_message_go() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let head = enqueue(
+        &server,
+        "q",
+        &format!("{}/late", rx.url),
+        &[("Upstash-Delay", "1h")],
+    )
+    .await;
+    let next = enqueue(&server, "q", &format!("{}/next", rx.url), &[]).await;
+    rx.assert_quiet(0, QUIET).await;
+    let (status, _) = send(server.delete(&format!("/v2/messages/{head}"))).await;
+    assert_eq!(status, 200);
+    server.wait_state(&next, "DELIVERED").await;
+    wait_lag(&server, "q", 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_released_by_flow_control_lets_the_queue_use_its_parallelism() {
+    let server = TestServer::start().await;
+    server.clock.pause();
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::status(200).delay(Duration::from_millis(400)));
+    upsert(&server, json!({"queueName": "wide", "parallelism": 3})).await;
+    let fc = [
+        ("Upstash-Flow-Control-Key", "gate"),
+        ("Upstash-Flow-Control-Value", "rate=1, period=10s"),
+    ];
+    // The first takes the key's one start of this window; the second waits for the next one.
+    let a = enqueue(&server, "wide", &format!("{}/a", rx.url), &fc).await;
+    let b = enqueue(&server, "wide", &format!("{}/b", rx.url), &fc).await;
+    let c = enqueue(&server, "wide", &format!("{}/c", rx.url), &[]).await;
+    let d = enqueue(&server, "wide", &format!("{}/d", rx.url), &[]).await;
+    server.wait_state(&a, "DELIVERED").await;
+    assert_eq!(
+        server.states(&c).await,
+        ["CREATED"],
+        "c waits behind b, which waits for its rate"
+    );
+    server.advance(Duration::from_secs(10));
+    // b starts when the window rolls; c and d must follow at once (parallelism 3), not one by one.
+    for id in [&b, &c, &d] {
+        server.wait_state(id, "ACTIVE").await;
+    }
+    for id in [&b, &c, &d] {
+        server.wait_state(id, "DELIVERED").await;
+    }
+    let got = rx.wait_for(4).await;
+    let (b_at, d_at) = (got[1].at, got[3].at);
+    assert!(
+        d_at.duration_since(b_at) < Duration::from_millis(300),
+        "c and d ran alongside b"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_paused_queue_lets_its_started_retries_finish() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    rx.script("/r", Reply::status(500));
+    let id = enqueue(&server, "doomed", &format!("{}/r", rx.url), &[]).await;
+    server.wait_retries(&id, 1).await;
+    let (status, _) = send(server.post("/v2/queues/doomed/pause")).await;
+    assert_eq!(status, 200);
+    server.advance(Duration::from_secs(12));
+    rx.assert_quiet(1, QUIET).await;
+    let (status, _) = send(server.delete("/v2/queues/doomed")).await;
+    assert_eq!(status, 200);
+    server.wait_state(&id, "DELIVERED").await;
+    let (status, _) = server.get_json("/v2/queues/doomed").await;
+    assert_eq!(status, 404);
+    // A new queue of the same name starts clean.
+    upsert(&server, json!({"queueName": "doomed", "parallelism": 1})).await;
+    let (_, q) = server.get_json("/v2/queues/doomed").await;
+    assert_eq!(q["lag"], 0);
+}

@@ -20,7 +20,8 @@ pub struct FlowState {
     sticky: Option<Config>,
     pub pinned_parallelism: Option<u32>,
     /// Pinned (rate, period).
-    pub pinned_rate: Option<(u32, u32)>,
+    /// Pinned (rate, period); the rate may be absent when only the period was pinned.
+    pub pinned_rate: Option<(Option<u32>, u32)>,
     pub in_flight: u32,
     pub rate_count: u32,
     /// Start of the current rate window (ms).
@@ -114,14 +115,20 @@ impl FlowState {
 
     /// Effective (rate, period seconds).
     pub fn rate_max(&self) -> Option<(u32, u32)> {
-        self.pinned_rate.or_else(|| {
-            let c = self.computed();
-            c.1.map(|r| (r, c.2))
-        })
+        match self.pinned_rate {
+            Some((rate, period)) => rate.map(|r| (r, period)),
+            None => {
+                let c = self.computed();
+                c.1.map(|r| (r, c.2))
+            }
+        }
     }
 
     pub fn period(&self) -> u32 {
-        self.rate_max().map(|(_, p)| p).unwrap_or(self.computed().2)
+        match self.pinned_rate {
+            Some((_, period)) => period,
+            None => self.rate_max().map(|(_, p)| p).unwrap_or(self.computed().2),
+        }
     }
 
     fn roll(&mut self, now: i64) {
@@ -178,8 +185,8 @@ impl FlowState {
         }
         if rate.is_some() || period.is_some() {
             let current = self.rate_max();
-            let r = rate.or(current.map(|(r, _)| r)).unwrap_or(0);
-            let p = period.or(current.map(|(_, p)| p)).unwrap_or(1);
+            let r = rate.or(current.map(|(r, _)| r));
+            let p = period.unwrap_or_else(|| self.period());
             self.pinned_rate = Some((r, p));
         }
         self.reset_rate(now);
@@ -196,7 +203,7 @@ impl FlowState {
             p = self.pinned_parallelism;
         }
         if rate && let Some((v, per)) = self.pinned_rate.take() {
-            r = Some(v);
+            r = v;
             period = per;
         }
         if parallelism || rate {
@@ -273,6 +280,16 @@ mod tests {
         s.paused = true;
         assert_eq!(s.check(0), Err(Blocked::UntilReleased));
         assert_eq!(s.rate_count, 1);
+    }
+
+    #[test]
+    fn pinning_only_a_period_keeps_an_unlimited_rate_unlimited() {
+        let mut s = FlowState::new("k".into(), 0);
+        s.add(&fc(Some(2), None, 1));
+        s.pin(None, None, Some(60), 0);
+        assert!(s.pinned_rate.is_some());
+        assert_eq!((s.rate_max(), s.period()), (None, 60));
+        assert_eq!(s.check(0), Ok(()));
     }
 
     #[test]

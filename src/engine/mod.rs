@@ -97,6 +97,7 @@ impl Broker {
             let mut core = self.lock();
             let now = self.clock().now_ms();
             let r = f(&mut core, now, &mut out);
+            core.settle(now, &mut out);
             if core
                 .next_due()
                 .is_some_and(|due| due < self.shared.sleeping_until.load(Ordering::Acquire))
@@ -145,6 +146,7 @@ impl Broker {
                     let mut core = self.lock();
                     let now = self.clock().now_ms();
                     let more = core.run_due(now, &mut out);
+                    core.settle(now, &mut out);
                     let next = core.next_due();
                     self.shared
                         .sleeping_until

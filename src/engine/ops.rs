@@ -147,7 +147,7 @@ impl Broker {
 
     pub fn cancel(&self, user: UserId, id: &str) -> Result<()> {
         let mid = parse_message_id(id)?;
-        match self.with_core(|core, now, out| core.cancel(user, mid, now, out)) {
+        match self.with_core(|core, now, _| core.cancel(user, mid, now)) {
             CancelOutcome::NotFound => {
                 Err(BrokerError::NotFound(format!("message {id} not found")))
             }
@@ -160,8 +160,7 @@ impl Broker {
     /// `cancel({all: true})` sends `count=100` once and expects everything cancelled (older
     /// SDKs loop until 0, which works too).
     pub fn cancel_many(&self, user: UserId, filter: &Filter) -> Result<usize> {
-        let limit = usize::MAX;
-        Ok(self.with_core(|core, now, out| {
+        Ok(self.with_core(|core, now, _| {
             let ids: Vec<MessageId> = if filter.message_ids.is_empty() {
                 core.store.select_messages(
                     user,
@@ -170,18 +169,17 @@ impl Broker {
                             && filter.in_dates(m.spec.created_at)
                             && filter.matches_spec(&m.spec)
                     },
-                    limit,
+                    usize::MAX,
                 )
             } else {
                 filter
                     .message_ids
                     .iter()
                     .filter_map(|id| id.parse().ok())
-                    .take(limit)
                     .collect()
             };
             ids.into_iter()
-                .filter(|id| core.cancel(user, *id, now, out) == CancelOutcome::Cancelled)
+                .filter(|id| core.cancel(user, *id, now) == CancelOutcome::Cancelled)
                 .count()
         }))
     }
@@ -360,9 +358,11 @@ fn republished(
     now: i64,
     at: i64,
 ) -> Arc<MessageSpec> {
+    // A retried callback no longer holds its source's queue slot.
     let origin = old.origin.as_ref().map(|o| {
         Box::new(Origin {
             trigger: None,
+            slot_owner: None,
             ..Origin::clone(o)
         })
     });

@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Core, Dispatch, End};
-use crate::domain::log::LogState;
+use super::{Core, Dispatch};
 use crate::domain::message::{Gate, Phase};
 use crate::domain::queue::QueueInfo;
 use crate::engine::ops::BrokerError;
@@ -111,25 +110,26 @@ impl Core {
         if self.store.remove_queue(user, name).is_none() {
             return;
         }
-        let waiting: Vec<_> = self.users[user.index()]
-            .queues
-            .get_mut(name)
-            .map(|rt| rt.pending.drain(..).collect())
-            .unwrap_or_default();
+        let Some(rt) = self.users[user.index()].queues.get_mut(name) else {
+            return;
+        };
+        let waiting: Vec<_> = rt.pending.drain(..).collect();
+        let paused_retries = std::mem::take(&mut rt.paused_retries);
         for id in waiting {
-            let Some(msg) = self.store.message(user, id) else {
-                continue;
-            };
-            let spec = msg.spec.clone();
-            self.store
-                .append_log(user, now, LogState::CancelRequested, spec.clone(), None);
-            self.store
-                .append_log(user, now, LogState::Canceled, spec.clone(), None);
-            self.finish(user, &spec, End::Canceled, now, out);
+            self.cancel(user, id, now);
         }
-        if let Some(rt) = self.users[user.index()].queues.get_mut(name) {
-            rt.waiting = 0;
-            if rt.active.is_empty() {
+        // Retries held by the pause go on: their messages had started before the deletion.
+        for id in paused_retries {
+            let parked = self
+                .store
+                .message(user, id)
+                .filter(|m| m.phase == Phase::Parked(Gate::QueuePaused));
+            if let Some(spec) = parked.map(|m| m.spec.clone()) {
+                self.try_gates(user, &spec, now, out);
+            }
+        }
+        if let Some(rt) = self.users[user.index()].queues.get(name) {
+            if rt.active.is_empty() && rt.waiting == 0 {
                 self.users[user.index()].queues.remove(name);
             }
         }

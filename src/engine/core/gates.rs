@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Core, Dispatch, QueueRuntime};
+use super::{Core, Dispatch, Pump, QueueRuntime};
 use crate::domain::destination::host_key;
 use crate::domain::flow_control::{Blocked, FlowState};
 use crate::domain::log::LogState;
@@ -68,10 +68,29 @@ impl Core {
         now: i64,
         out: &mut Vec<Dispatch>,
     ) {
+        self.try_gates_from(user, spec, false, now, out);
+    }
+
+    /// `from_waitlist`: the message is the flow-control waitlist's head being let through;
+    /// any other message of a key with waiting messages queues up behind them.
+    fn try_gates_from(
+        &mut self,
+        user: UserId,
+        spec: &Arc<MessageSpec>,
+        from_waitlist: bool,
+        now: i64,
+        out: &mut Vec<Dispatch>,
+    ) {
         let id = spec.id;
         if let Some(fc) = spec.flow_control() {
             let state = self.flow_mut(user, &fc.key, now);
-            if let Err(blocked) = state.check(now) {
+            let behind = !from_waitlist && state.waiting > 0;
+            let verdict = if behind {
+                Err(Blocked::UntilReleased)
+            } else {
+                state.check(now)
+            };
+            if let Err(blocked) = verdict {
                 state.waiting += 1;
                 let wake = match blocked {
                     Blocked::Until(at) => Some(at),
@@ -147,7 +166,9 @@ impl Core {
             && let Some(rt) = self.queue_rt(user, q)
             && rt.blocked_on == Some(id)
         {
+            // The next message of the queue may go now (it waited for this one to start).
             rt.blocked_on = None;
+            self.pumps.push(Pump::Queue(user, q.into()));
         }
         let timeout_ms = spec
             .options
@@ -244,7 +265,7 @@ impl Core {
                 Ok(()) => {
                     state.waiting = state.waiting.saturating_sub(1);
                     self.flow_waitlist(user, key).pop_front();
-                    self.try_gates(user, &spec, now, out);
+                    self.try_gates_from(user, &spec, true, now, out);
                 }
             }
         }
@@ -294,15 +315,7 @@ impl Core {
 
     /// A queued message (`owner == true`) or one of its callbacks finished; the queue slot is
     /// free once both are.
-    pub(super) fn slot_done(
-        &mut self,
-        user: UserId,
-        queue: &str,
-        id: MessageId,
-        owner: bool,
-        now: i64,
-        out: &mut Vec<Dispatch>,
-    ) {
+    pub(super) fn slot_done(&mut self, user: UserId, queue: &str, id: MessageId, owner: bool) {
         let Some(rt) = self.queue_rt(user, queue) else {
             return;
         };
@@ -320,7 +333,13 @@ impl Core {
                 rt.blocked_on = None;
             }
             rt.paused_retries.retain(|m| *m != id);
-            self.pump_queue(user, queue, now, out);
+            let idle = rt.active.is_empty() && rt.waiting == 0;
+            if idle && self.store.queue(user, queue).is_none() {
+                // The queue was deleted and its last message is done.
+                self.users[user.index()].queues.remove(queue);
+                return;
+            }
+            self.pumps.push(Pump::Queue(user, queue.into()));
         }
     }
 

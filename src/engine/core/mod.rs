@@ -99,6 +99,12 @@ struct UserRuntime {
     in_flight: u32,
 }
 
+/// A gate whose waiting messages should be looked at again.
+enum Pump {
+    Queue(UserId, Arc<str>),
+    Flow(UserId, Arc<str>),
+}
+
 /// How a message ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -114,6 +120,10 @@ pub struct Core {
     users: [UserRuntime; USER_COUNT],
     /// Each user's current signing key, keyed once: (key, signer).
     signers: [Option<(Arc<str>, Arc<Signer>)>; USER_COUNT],
+    /// Queues and flow-control keys whose waiting messages may be able to move now; handled
+    /// by [`Core::settle`] after each step, so letting one message through never recurses
+    /// into letting the next one through.
+    pumps: Vec<Pump>,
     config: Arc<Config>,
 }
 
@@ -125,6 +135,7 @@ impl Core {
             hosts: FnvMap::default(),
             users: Default::default(),
             signers: Default::default(),
+            pumps: Vec::new(),
             config,
         }
     }
@@ -139,6 +150,17 @@ impl Core {
                 let signer = Arc::new(Signer::new(&current));
                 *slot = Some((current, signer.clone()));
                 signer
+            }
+        }
+    }
+
+    /// Lets through whatever the last step made possible (see `pumps`). Every entry point
+    /// of the engine ends with it.
+    pub fn settle(&mut self, now: i64, out: &mut Vec<Dispatch>) {
+        while let Some(pump) = self.pumps.pop() {
+            match pump {
+                Pump::Queue(user, name) => self.pump_queue(user, &name, now, out),
+                Pump::Flow(user, key) => self.pump_flow(user, &key, now, out),
             }
         }
     }
@@ -171,7 +193,11 @@ impl Core {
         self.store
             .append_log(user, now, LogState::Created, spec.clone(), None);
         if let Some(fc) = spec.flow_control() {
-            self.flow_mut(user, &fc.key, now).add(fc);
+            let state = self.flow_mut(user, &fc.key, now);
+            state.add(fc);
+            // Its config may raise the key's limits for those already waiting.
+            let key = state.key.clone();
+            self.pumps.push(Pump::Flow(user, key));
         }
         let queue = spec.origin().queue_name.clone();
         self.store.insert_message(user, Message::new(spec));
@@ -249,7 +275,7 @@ impl Core {
             };
             self.store
                 .append_log(user, now, state, spec.clone(), Some(Arc::new(detail)));
-            self.finish(user, spec, end, now, out);
+            self.finish(user, spec, end);
             return;
         }
         let verdict = judge(spec, retried, response.as_deref(), now);
@@ -273,7 +299,7 @@ impl Core {
                     Some(Arc::new(detail)),
                 );
                 self.callback(user, spec, retried, response.as_deref(), None, now, out);
-                self.finish(user, spec, End::Delivered, now, out);
+                self.finish(user, spec, End::Delivered);
             }
             Verdict::Retry { at } => {
                 let detail = LogDetail {
@@ -343,7 +369,7 @@ impl Core {
                     now,
                     out,
                 );
-                self.finish(user, spec, End::Failed, now, out);
+                self.finish(user, spec, End::Failed);
             }
         }
     }
@@ -397,14 +423,7 @@ impl Core {
 
     /// A message reached a terminal state: it leaves the store (staying readable a while) and
     /// gives back what it held.
-    fn finish(
-        &mut self,
-        user: UserId,
-        spec: &Arc<MessageSpec>,
-        end: End,
-        now: i64,
-        out: &mut Vec<Dispatch>,
-    ) {
+    fn finish(&mut self, user: UserId, spec: &Arc<MessageSpec>, end: End) {
         self.store.remove_message(user, spec.id);
         if let Some(fc) = spec.flow_control()
             && let Some(state) = self.users[user.index()].flows.get_mut(&*fc.key)
@@ -412,10 +431,13 @@ impl Core {
             state.remove(fc);
         }
         if let Some(q) = spec.queue_name() {
-            self.slot_done(user, q, spec.id, true, now, out);
+            self.slot_done(user, q, spec.id, true);
+            // A cancelled message that never started may have been the head the others
+            // waited behind.
+            self.pumps.push(Pump::Queue(user, q.into()));
         }
         if let Some((q, owner)) = spec.origin().slot_owner.clone() {
-            self.slot_done(user, &q, owner, false, now, out);
+            self.slot_done(user, &q, owner, false);
         }
         if let Some(schedule_id) = &spec.origin().schedule_id
             && let Some(s) = self.store.schedule_mut(user, schedule_id)
@@ -432,13 +454,7 @@ impl Core {
     }
 
     /// Cancels a message: at once if it is waiting, after its attempt if it is in flight.
-    pub fn cancel(
-        &mut self,
-        user: UserId,
-        id: MessageId,
-        now: i64,
-        out: &mut Vec<Dispatch>,
-    ) -> CancelOutcome {
+    pub fn cancel(&mut self, user: UserId, id: MessageId, now: i64) -> CancelOutcome {
         let Some(msg) = self.store.message_mut(user, id) else {
             return CancelOutcome::NotFound;
         };
@@ -457,7 +473,7 @@ impl Core {
         self.unpark(user, &spec, phase);
         self.store
             .append_log(user, now, LogState::Canceled, spec.clone(), None);
-        self.finish(user, &spec, End::Canceled, now, out);
+        self.finish(user, &spec, End::Canceled);
         CancelOutcome::Cancelled
     }
 }
