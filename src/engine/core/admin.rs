@@ -128,10 +128,11 @@ impl Core {
                 self.try_gates(user, &spec, now, out);
             }
         }
-        if let Some(rt) = self.users[user.index()].queues.get(name) {
-            if rt.active.is_empty() && rt.waiting == 0 {
-                self.users[user.index()].queues.remove(name);
-            }
+        if let Some(rt) = self.users[user.index()].queues.get(name)
+            && rt.active.is_empty()
+            && rt.waiting == 0
+        {
+            self.users[user.index()].queues.remove(name);
         }
     }
 
