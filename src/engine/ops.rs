@@ -14,7 +14,7 @@ use crate::domain::dlq::DlqEntry;
 use crate::domain::filter::Filter;
 use crate::domain::log::LogEntry;
 use crate::domain::message::{DeliveryOptions, MessageSpec, Origin};
-use crate::domain::options::{self, InvalidInput, Pair, Parsed};
+use crate::domain::options::{InvalidInput, Overrides, Pair, Parsed};
 use crate::ids::MessageId;
 use crate::signing::new_signing_key;
 use crate::store::{Page, Published, SigningKeys};
@@ -287,10 +287,8 @@ impl Broker {
         overrides: &[Pair<'_>],
     ) -> Result<(Vec<MessageId>, Option<u64>)> {
         let count = filter.count.unwrap_or(DEFAULT_PAGE);
-        let quota = self.config().quota.clone();
-        let now = self.clock().now_ms();
-        // Validate the overrides once, before anything leaves the DLQ.
-        options::parse(overrides, &quota, now)?;
+        // Parsed once, before anything leaves the DLQ.
+        let overrides = Overrides::parse(overrides, &self.config().quota, self.clock().now_ms())?;
         self.with_core(|core, now, out| {
             let page = Self::dlq_select(core, user, filter, now, count)?;
             if let Some(missing) = filter
@@ -302,13 +300,13 @@ impl Broker {
                     "dlq message {missing} not found"
                 )));
             }
+            // Queues first: a quota refusal must not leave the batch half retried.
+            for q in page.items.iter().filter_map(|e| e.spec.queue_name()) {
+                core.ensure_queue(user, q, now)?;
+            }
             let mut ids = Vec::with_capacity(page.items.len());
             for entry in page.items {
-                let (options, at) =
-                    options::with_overrides(&entry.spec.options, overrides, &quota, now)?;
-                if let Some(q) = entry.spec.queue_name() {
-                    core.ensure_queue(user, q, now)?;
-                }
+                let (options, at) = overrides.apply(&entry.spec.options, now);
                 core.store.remove_dlq(user, &entry.dlq_id);
                 let spec = republished(&entry.spec, options, now, at);
                 ids.push(spec.id);
