@@ -238,3 +238,24 @@ async fn batch_items_to_one_queue_are_delivered_in_item_order() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_may_exceed_one_message_size_but_each_item_may_not() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let big = "a".repeat(700 * 1024);
+    let items = json!([
+        {"destination": format!("{}/one", rx.url), "body": big},
+        {"destination": format!("{}/two", rx.url), "body": big},
+        {"destination": format!("{}/huge", rx.url), "body": "b".repeat(1024 * 1024 + 1)},
+    ]);
+    let (status, res) = server.post_json("/v2/batch", &items).await;
+    assert_eq!(status, 200, "{res}");
+    assert!(
+        res[0]["messageId"].is_string() && res[1]["messageId"].is_string(),
+        "{res}"
+    );
+    assert!(res[2]["error"].as_str().unwrap().contains("1 MB"), "{res}");
+    let got = rx.wait_for(2).await;
+    assert!(got.iter().all(|r| r.body.len() == 700 * 1024));
+}

@@ -760,3 +760,44 @@ async fn upstash_cron_on_publish_is_refused() {
     let (_, list) = server.get_json("/v2/schedules").await;
     assert_eq!(list, json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clock_jump_replays_missed_ticks_up_to_a_hundred() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    freeze_mid_minute(&server);
+    create_ok(
+        &server,
+        &format!("{}/every-minute", rx.url),
+        &[("Upstash-Cron", "* * * * *")],
+        "tick",
+    )
+    .await;
+    // Ten minutes pass at once: ten ticks, each delivered.
+    server.advance(Duration::from_secs(600));
+    rx.wait_for(10).await;
+    rx.assert_quiet(10, QUIET).await;
+    // Five hours at once: more than a hundred missed ticks, so only the latest fires.
+    server.advance(Duration::from_secs(5 * 3600));
+    rx.wait_for(11).await;
+    rx.assert_quiet(11, QUIET).await;
+    let s = schedule(&server, &schedule_ids(&server).await[0]).await;
+    let now = server.clock.now_ms();
+    assert_eq!(
+        s["lastScheduleTime"].as_i64().unwrap(),
+        now - now.rem_euclid(MINUTE)
+    );
+    assert_eq!(
+        s["nextScheduleTime"].as_i64().unwrap(),
+        now - now.rem_euclid(MINUTE) + MINUTE
+    );
+}
+
+async fn schedule_ids(server: &TestServer) -> Vec<String> {
+    let (_, list) = server.get_json("/v2/schedules").await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["scheduleId"].as_str().unwrap().to_string())
+        .collect()
+}

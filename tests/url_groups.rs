@@ -515,3 +515,36 @@ async fn payg_allows_100_groups_of_100_endpoints() {
     let (_, group) = server.get_json("/v2/topics/g0").await;
     assert_eq!(group["endpoints"].as_array().unwrap().len(), 100);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn default_headers_are_validated_when_set() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let (status, _) = server
+        .post_json(
+            "/v2/topics/checked/endpoints",
+            &json!({"endpoints": [{"url": format!("{}/a", rx.url)}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let patch = |headers: Value| {
+        send(
+            server
+                .http
+                .patch(format!("{}/v2/topics/checked", server.url))
+                .bearer_auth(common::TOKEN)
+                .header("Content-Type", "application/json")
+                .body(json!({ "headers": headers }).to_string()),
+        )
+    };
+    let (status, body) = patch(json!({"Upstash-Retries": "lots"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("Upstash-Retries"),
+        "{body}"
+    );
+    // The group still publishes normally.
+    let (status, body) = server.post_raw("/v2/publish/checked", &[], "x").await;
+    assert_eq!(status, 200, "{body}");
+    rx.wait_for(1).await;
+}

@@ -54,6 +54,15 @@ impl CronSpec {
     }
 }
 
+impl CronSpec {
+    /// The latest fire time at or before `at_ms`.
+    pub fn last_at_or_before(&self, at_ms: i64) -> Option<i64> {
+        let start = self.tz.timestamp_millis_opt(at_ms).single()?;
+        let prev = self.cron.find_previous_occurrence(&start, true).ok()?;
+        Some(prev.timestamp_millis())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +123,19 @@ mod tests {
             Some(ms(2024, 1, 8, 0, 0))
         );
         assert!(CronSpec::parse("@hourly").is_ok());
+    }
+
+    #[test]
+    fn latest_fire_time() {
+        let c = CronSpec::parse("*/5 * * * *").unwrap();
+        assert_eq!(
+            c.last_at_or_before(ms(2024, 1, 1, 10, 7)),
+            Some(ms(2024, 1, 1, 10, 5))
+        );
+        assert_eq!(
+            c.last_at_or_before(ms(2024, 1, 1, 10, 5)),
+            Some(ms(2024, 1, 1, 10, 5))
+        );
     }
 
     #[test]

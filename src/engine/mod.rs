@@ -84,8 +84,9 @@ impl Broker {
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
-        // A panic while holding the lock leaves the state usable (every step keeps it
-        // consistent before it can panic); keep serving rather than poisoning every request.
+        // A panic under the lock is a bug; the state may then be partly updated, but serving
+        // on (best effort) is more useful for a development server than failing every later
+        // request on a poisoned lock.
         self.shared.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 

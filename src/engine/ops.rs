@@ -217,9 +217,12 @@ impl Broker {
             user,
             before,
             &mut |e| {
-                (filter.dlq_ids.is_empty() || filter.dlq_ids.iter().any(|id| **id == *e.dlq_id))
-                    && (filter.response_statuses.is_empty()
-                        || filter.response_statuses.contains(&e.response.status))
+                // Listed ids select on their own; the other filters apply otherwise.
+                if !filter.dlq_ids.is_empty() {
+                    return filter.dlq_ids.iter().any(|id| **id == *e.dlq_id);
+                }
+                (filter.response_statuses.is_empty()
+                    || filter.response_statuses.contains(&e.response.status))
                     && filter.in_dates(e.created_at)
                     && filter.matches_spec(&e.spec)
             },

@@ -3,6 +3,7 @@
 use super::Broker;
 use super::ops::BrokerError;
 use crate::domain::destination::{validate_name, validate_url};
+use crate::domain::options;
 use crate::domain::url_group::{Endpoint, UrlGroup};
 use crate::users::UserId;
 
@@ -118,6 +119,22 @@ impl Broker {
         name: &str,
         headers: Vec<(String, String)>,
     ) -> Result<()> {
+        // Checked now, or every later publish to the group would fail on a header its caller
+        // never sent.
+        let lower: Vec<(String, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
+            .collect();
+        let pairs: Vec<_> = lower
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        options::parse(&pairs, &self.config().quota, self.clock().now_ms()).map_err(|e| {
+            BrokerError::Invalid(format!(
+                "invalid default header for url group {name}: {}",
+                e.0
+            ))
+        })?;
         self.with_core(|core, now, _| {
             let mut group = core
                 .store

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::User;
 use super::error::{ApiError, ApiResult};
-use super::publish::{Incoming, caller_ip, parse_for, published_json, refuse_cron};
+use super::publish::{
+    BatchIncoming, caller_ip, check_size, parse_for, published_json, refuse_cron,
+};
 use crate::domain::destination::{self, validate_name};
 use crate::engine::PublishRequest;
 use crate::users::UserId;
@@ -103,6 +105,7 @@ fn parse_items(body: &[u8]) -> ApiResult<Vec<Item>> {
 }
 
 fn publish_item(app: &AppState, user: UserId, item: Item, peer: SocketAddr) -> ApiResult<Value> {
+    check_size(app, &item.body)?;
     let destination = destination::parse(&item.destination, None)?;
     if let Some(q) = &item.queue {
         validate_name(q, "queue name")?;
@@ -128,7 +131,7 @@ fn publish_item(app: &AppState, user: UserId, item: Item, peer: SocketAddr) -> A
 pub async fn batch(
     State(app): State<AppState>,
     User(user): User,
-    req: Incoming,
+    BatchIncoming(req): BatchIncoming,
 ) -> ApiResult<Response> {
     let peer = req.peer;
     let items = parse_items(&req.body)?;

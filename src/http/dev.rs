@@ -13,6 +13,9 @@ use super::error::{ApiError, ApiResult};
 use super::extract::QueryPairs;
 use crate::domain::duration::parse_duration_ms;
 
+/// Keeps the clock's millisecond arithmetic far from overflowing.
+const MAX_JUMP_MS: u64 = 100 * 365 * 86_400_000;
+
 fn now(app: &AppState) -> Response {
     let clock = app.broker.clock();
     Json(json!({ "now": clock.now_ms(), "paused": clock.is_paused() })).into_response()
@@ -35,6 +38,11 @@ pub async fn advance(
             "invalid by \"{by}\": expected a duration such as 1500ms, 12s or 2h"
         ))
     })?;
+    if ms > MAX_JUMP_MS {
+        return Err(ApiError::bad_request(format!(
+            "invalid by \"{by}\": at most 100 years at a time"
+        )));
+    }
     app.broker.clock().advance(ms as i64);
     Ok(now(&app))
 }

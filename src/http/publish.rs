@@ -40,12 +40,13 @@ fn too_large(app: &AppState) -> ApiError {
     )
 }
 
-impl FromRequest<AppState> for Incoming {
-    type Rejection = ApiError;
+/// A batch carries many messages: its body may be this many times a message's limit (each
+/// item is still held to the limit).
+pub const BATCH_SIZE_FACTOR: usize = 64;
 
-    async fn from_request(req: Request, app: &AppState) -> Result<Self, ApiError> {
+impl Incoming {
+    async fn read(req: Request, app: &AppState, limit: usize) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
-        let limit = app.broker.config().quota.max_message_size;
         let declared = parts
             .headers
             .get(http::header::CONTENT_LENGTH)
@@ -81,6 +82,35 @@ impl FromRequest<AppState> for Incoming {
             body,
         })
     }
+}
+
+impl FromRequest<AppState> for Incoming {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &AppState) -> Result<Self, ApiError> {
+        let limit = app.broker.config().quota.max_message_size;
+        Self::read(req, app, limit).await
+    }
+}
+
+/// The body of `POST /v2/batch`, allowed [`BATCH_SIZE_FACTOR`] times a message's size.
+pub struct BatchIncoming(pub Incoming);
+
+impl FromRequest<AppState> for BatchIncoming {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &AppState) -> Result<Self, ApiError> {
+        let limit = app.broker.config().quota.max_message_size * BATCH_SIZE_FACTOR;
+        Incoming::read(req, app, limit).await.map(Self)
+    }
+}
+
+/// 413 for a message body over the quota's size.
+pub fn check_size(app: &AppState, body: &[u8]) -> ApiResult<()> {
+    if body.len() > app.broker.config().quota.max_message_size {
+        return Err(too_large(app));
+    }
+    Ok(())
 }
 
 /// The request's headers followed by its `upstash-*` query parameters, as parser input.

@@ -62,11 +62,12 @@ fn put_body<M: SerializeMap>(
     }
 }
 
-/// Which object the configuration fields are written for: messages (and their log and DLQ
-/// entries) or schedules name a few fields differently.
+/// Which object the fields are written for: a few names and units differ between messages
+/// (and DLQ entries), log entries and schedules.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Shape {
     Message,
+    Log,
     Schedule,
 }
 
@@ -77,7 +78,7 @@ fn put_options<M: SerializeMap>(
     shape: Shape,
 ) -> Result<(), M::Error> {
     let redact = Some(&o.redact);
-    let message = shape == Shape::Message;
+    let message = shape != Shape::Schedule;
     map.serialize_entry(if message { "maxRetries" } else { "retries" }, &o.retries)?;
     if let Some(expr) = &o.retry_delay {
         map.serialize_entry("retryDelayExpression", expr.source())?;
@@ -86,7 +87,8 @@ fn put_options<M: SerializeMap>(
         }
     }
     if let Some(t) = o.timeout_ms {
-        map.serialize_entry("timeout", &(t / 1000))?;
+        // Log entries count in ms (OpenAPI); messages and schedules in seconds.
+        map.serialize_entry("timeout", &if shape == Shape::Log { t } else { t / 1000 })?;
     }
     for (target, name) in [
         (&o.callback, "callback"),
@@ -131,8 +133,10 @@ fn put_caller_ip<M: SerializeMap>(map: &mut M, ip: std::net::IpAddr) -> Result<(
 fn put_message_fields<M: SerializeMap>(
     map: &mut M,
     spec: &MessageSpec,
-    body_as_text: bool,
+    shape: Shape,
 ) -> Result<(), M::Error> {
+    // Log entries always carry the body base64-encoded.
+    let body_as_text = shape != Shape::Log;
     let o = &spec.options;
     let origin = spec.origin();
     map.serialize_entry("messageId", &spec.id)?;
@@ -158,7 +162,7 @@ fn put_message_fields<M: SerializeMap>(
     } else {
         map.serialize_entry("body", &STANDARD.encode(&spec.body))?;
     }
-    put_options(map, o, Shape::Message)?;
+    put_options(map, o, shape)?;
     map.serialize_entry("notBefore", &spec.not_before)?;
     map.serialize_entry("createdAt", &spec.created_at)?;
     if let Some(q) = &origin.queue_name {
@@ -194,7 +198,7 @@ pub struct MessageJson<'a>(pub &'a MessageSpec);
 impl Serialize for MessageJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
-        put_message_fields(&mut map, self.0, true)?;
+        put_message_fields(&mut map, self.0, Shape::Message)?;
         map.end()
     }
 }
@@ -207,7 +211,7 @@ impl Serialize for LogJson<'_> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("time", &e.time)?;
         map.serialize_entry("state", e.state.as_str())?;
-        put_message_fields(&mut map, &e.spec, false)?;
+        put_message_fields(&mut map, &e.spec, Shape::Log)?;
         if e.state == LogState::Created && e.spec.not_before > e.time {
             map.serialize_entry("nextDeliveryTime", &e.spec.not_before)?;
         }
@@ -233,7 +237,7 @@ impl Serialize for DlqJson<'_> {
         let e = self.0;
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("dlqId", &*e.dlq_id)?;
-        put_message_fields(&mut map, &e.spec, true)?;
+        put_message_fields(&mut map, &e.spec, Shape::Message)?;
         put_response(&mut map, &e.response, true)?;
         if let Some(err) = &e.error {
             map.serialize_entry("error", err)?;

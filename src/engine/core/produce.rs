@@ -14,8 +14,9 @@ use crate::engine::timers::Wake;
 use crate::ids::MessageId;
 use crate::users::UserId;
 
-/// Replaying more missed ticks than this after a clock jump would only flood the receiver.
-const MAX_CATCH_UP_MS: i64 = 86_400_000;
+/// After a clock jump the missed ticks are replayed (time passed, as far as the schedule can
+/// tell); when more than this many are due at once, only the latest fires.
+const MAX_REPLAYED_TICKS: usize = 100;
 
 /// What to publish: the shared parts of the messages one publish or tick produces.
 pub struct Template<'a> {
@@ -120,6 +121,17 @@ impl Core {
         }
     }
 
+    /// When more than [`MAX_REPLAYED_TICKS`] ticks are due at once, the time just before the
+    /// latest of them: the tick to skip ahead to.
+    fn skip_to(&self, user: UserId, id: &str, at: i64, now: i64) -> Option<i64> {
+        let s = self.store.schedule(user, id)?;
+        let mut t = at;
+        for _ in 0..MAX_REPLAYED_TICKS {
+            t = s.cron.next_after(t).filter(|next| *next <= now)?;
+        }
+        s.cron.last_at_or_before(now).map(|latest| latest - 1)
+    }
+
     /// A schedule's tick time `at` came.
     pub(super) fn tick(
         &mut self,
@@ -135,6 +147,13 @@ impl Core {
         if s.next_schedule_time != Some(at) {
             return;
         }
+        if let Some(before_latest) = self.skip_to(user, id, at, now) {
+            self.plan_tick(user, id, before_latest);
+            return;
+        }
+        let Some(s) = self.store.schedule(user, id) else {
+            return;
+        };
         if !s.paused {
             let s = s.clone();
             let template = Template {
@@ -166,6 +185,6 @@ impl Core {
                 }
             }
         }
-        self.plan_tick(user, id, at.max(now - MAX_CATCH_UP_MS));
+        self.plan_tick(user, id, at);
     }
 }
