@@ -87,6 +87,9 @@ impl Broker {
                 return Err(BrokerError::NotFound(format!("url group {target} not found")));
             }
             let replacing = core.store.schedule(user, &id).is_some();
+            if replacing {
+                core.timer_went_stale();
+            }
             if !replacing && core.store.schedule_count(user) >= quota.max_schedules {
                 return Err(BrokerError::Quota(format!(
                     "the {} quota allows at most {} schedules",
@@ -142,7 +145,10 @@ impl Broker {
 
     /// Messages already produced keep going; deleting an unknown id succeeds.
     pub fn delete_schedule(&self, user: UserId, id: &str) {
-        self.lock().store.remove_schedule(user, id);
+        let mut core = self.lock();
+        if core.store.remove_schedule(user, id).is_some() {
+            core.timer_went_stale();
+        }
     }
 
     /// A paused schedule skips its ticks (they are not replayed on resume).

@@ -45,6 +45,15 @@ impl Timers {
         self.heap.pop().map(|Reverse((at, _, wake))| (at, wake))
     }
 
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Keeps only the entries `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(i64, &Wake) -> bool) {
+        self.heap.retain(|Reverse((at, _, wake))| keep(*at, wake));
+    }
+
     /// Frees the heap's spare capacity after a large backlog drained.
     pub fn compact(&mut self) {
         if self.heap.capacity() > 1024 && self.heap.len() < self.heap.capacity() / 8 {

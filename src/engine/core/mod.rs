@@ -124,6 +124,9 @@ pub struct Core {
     /// by [`Core::settle`] after each step, so letting one message through never recurses
     /// into letting the next one through.
     pumps: Vec<Pump>,
+    /// Heap entries known to point at nothing any more (cancelled delayed messages, replaced
+    /// schedules); the heap is rebuilt when they dominate it.
+    stale_timers: usize,
     config: Arc<Config>,
 }
 
@@ -136,6 +139,7 @@ impl Core {
             users: Default::default(),
             signers: Default::default(),
             pumps: Vec::new(),
+            stale_timers: 0,
             config,
         }
     }
@@ -163,6 +167,31 @@ impl Core {
                 Pump::Flow(user, key) => self.pump_flow(user, &key, now, out),
             }
         }
+        if self.stale_timers > 1024 && self.stale_timers > self.timers.len() / 2 {
+            self.compact_timers();
+        }
+    }
+
+    /// A timer entry will never apply: count it towards the next compaction.
+    pub fn timer_went_stale(&mut self) {
+        self.stale_timers += 1;
+    }
+
+    /// Drops the heap entries that no longer apply, so cancelling far-future messages or
+    /// replacing schedules over and over cannot grow the heap without bound.
+    fn compact_timers(&mut self) {
+        let store = &self.store;
+        self.timers.retain(|at, wake| match wake {
+            Wake::Message(user, id) => store
+                .message(*user, *id)
+                .is_some_and(|m| m.phase == Phase::Waiting { at }),
+            Wake::Schedule(user, id) => store
+                .schedule(*user, id)
+                .is_some_and(|s| s.next_schedule_time == Some(at)),
+            Wake::RateWindow(..) => true,
+        });
+        self.timers.compact();
+        self.stale_timers = 0;
     }
 
     pub fn next_due(&self) -> Option<i64> {
@@ -470,10 +499,54 @@ impl Core {
         if in_flight {
             return CancelOutcome::Cancelled;
         }
+        if matches!(phase, Phase::Waiting { at } if at > now) {
+            self.timer_went_stale();
+        }
         self.unpark(user, &spec, phase);
         self.store
             .append_log(user, now, LogState::Canceled, spec.clone(), None);
         self.finish(user, &spec, End::Canceled);
         CancelOutcome::Cancelled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::QuotaKind;
+    use crate::domain::options;
+    use crate::store::MemoryStore;
+
+    fn delayed_spec(now: i64) -> Arc<MessageSpec> {
+        let parsed = options::parse(&[], &crate::config::Quota::new(QuotaKind::Payg), now).unwrap();
+        Arc::new(MessageSpec {
+            id: MessageId::random(),
+            url: "http://localhost:1/x".into(),
+            body: Default::default(),
+            created_at: now,
+            not_before: now + 3_600_000,
+            caller_ip: [127, 0, 0, 1].into(),
+            options: parsed.options,
+            origin: None,
+        })
+    }
+
+    #[test]
+    fn cancelled_far_future_messages_do_not_keep_the_timer_heap_growing() {
+        let mut core = Core::new(Box::new(MemoryStore::new()), Arc::new(Config::default()));
+        let (user, now, mut out) = (UserId(0), 1_000, Vec::new());
+        for _ in 0..5000 {
+            let spec = delayed_spec(now);
+            let id = spec.id;
+            core.accept(user, spec, now, &mut out);
+            assert_eq!(core.cancel(user, id, now), CancelOutcome::Cancelled);
+            core.settle(now, &mut out);
+        }
+        let kept = core.timers.len();
+        assert!(
+            kept < 3000,
+            "the heap holds {kept} entries and no live message"
+        );
+        assert!(out.is_empty());
     }
 }
