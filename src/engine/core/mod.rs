@@ -105,6 +105,16 @@ enum Pump {
     Flow(UserId, Arc<str>),
 }
 
+/// An attempt that came back, as the verdict handlers of [`Core::complete`] see it.
+struct Answered<'a> {
+    user: UserId,
+    spec: &'a Arc<MessageSpec>,
+    /// Retries made before this attempt.
+    retried: u32,
+    response: Option<Arc<Response>>,
+    now: i64,
+}
+
 /// How a message ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -283,14 +293,20 @@ impl Core {
     ) {
         let (user, spec) = (dispatch.user, &dispatch.spec);
         self.attempt_ended(user, spec, now, out);
-        let Some(msg) = self.store.message_mut(user, spec.id) else {
+        let Some(msg) = self.store.message(user, spec.id) else {
             return;
         };
-        let retried = msg.retried;
-        let cancel_requested = msg.cancel_requested;
-        let response = attempt.response.map(Arc::new);
-        if cancel_requested {
-            let delivered = response
+        let a = Answered {
+            user,
+            spec,
+            retried: msg.retried,
+            response: attempt.response.map(Arc::new),
+            now,
+        };
+        if msg.cancel_requested {
+            // Cancelled in flight: the attempt decides, nothing follows.
+            let delivered = a
+                .response
                 .as_ref()
                 .is_some_and(|r| (200..300).contains(&r.status));
             let (state, end) = if delivered {
@@ -298,123 +314,124 @@ impl Core {
             } else {
                 (LogState::Canceled, End::Canceled)
             };
-            let detail = LogDetail {
-                response: response.clone(),
-                ..Default::default()
-            };
-            self.store
-                .append_log(user, now, state, spec.clone(), Some(Arc::new(detail)));
+            self.log(
+                &a,
+                state,
+                LogDetail {
+                    response: a.response.clone(),
+                    ..Default::default()
+                },
+            );
             self.finish(user, spec, end);
             return;
         }
-        let verdict = judge(spec, retried, response.as_deref(), now);
         let error = attempt.error.or_else(|| {
-            response
+            a.response
                 .as_ref()
                 .filter(|r| !(200..300).contains(&r.status))
                 .map(|r| status_error(r.status))
         });
-        match verdict {
-            Verdict::Delivered => {
-                let detail = LogDetail {
-                    response: response.clone(),
-                    ..Default::default()
-                };
-                self.store.append_log(
-                    user,
-                    now,
-                    LogState::Delivered,
-                    spec.clone(),
-                    Some(Arc::new(detail)),
-                );
-                self.callback(user, spec, retried, response.as_deref(), None, now, out);
-                self.finish(user, spec, End::Delivered);
-            }
-            Verdict::Retry { at } => {
-                let detail = LogDetail {
-                    error,
-                    response: response.clone(),
-                    next_delivery_time: Some(at),
-                };
-                self.store.append_log(
-                    user,
-                    now,
-                    LogState::Error,
-                    spec.clone(),
-                    Some(Arc::new(detail)),
-                );
-                let retry = LogDetail {
-                    next_delivery_time: Some(at),
-                    ..Default::default()
-                };
-                self.store.append_log(
-                    user,
-                    now,
-                    LogState::Retry,
-                    spec.clone(),
-                    Some(Arc::new(retry)),
-                );
-                if let Some(msg) = self.store.message_mut(user, spec.id) {
-                    msg.retried += 1;
-                    msg.phase = Phase::Waiting { at };
-                }
-                self.timers.push(at, Wake::Message(user, spec.id));
-                self.callback(user, spec, retried, response.as_deref(), None, now, out);
-            }
-            Verdict::Failed { .. } => {
-                let detail = Arc::new(LogDetail {
-                    error: error.clone(),
-                    response: response.clone(),
-                    next_delivery_time: None,
-                });
-                self.store.append_log(
-                    user,
-                    now,
-                    LogState::Error,
-                    spec.clone(),
-                    Some(detail.clone()),
-                );
-                self.store
-                    .append_log(user, now, LogState::Failed, spec.clone(), Some(detail));
-                let dlq_id = self.store.next_dlq_id(user, now);
-                let cutoff = self.dlq_cutoff(now);
-                self.store.expire_dlq(user, cutoff);
-                let entry = DlqEntry {
-                    dlq_id: dlq_id.clone(),
-                    created_at: now,
-                    spec: spec.clone(),
-                    retried,
-                    response: response.clone().unwrap_or_default(),
-                    error,
-                };
-                self.store.insert_dlq(user, entry);
-                self.callback(user, spec, retried, response.as_deref(), None, now, out);
-                self.callback(
-                    user,
-                    spec,
-                    retried,
-                    response.as_deref(),
-                    Some(&dlq_id),
-                    now,
-                    out,
-                );
-                self.finish(user, spec, End::Failed);
-            }
+        match judge(spec, a.retried, a.response.as_deref(), now) {
+            Verdict::Delivered => self.on_delivered(&a, out),
+            Verdict::Retry { at } => self.on_retry(&a, at, error, out),
+            Verdict::Failed { .. } => self.on_failed(&a, error, out),
         }
     }
 
-    /// Publishes the callback (or, with a `dlq_id`, the failure callback) of an attempt.
-    #[allow(clippy::too_many_arguments)]
-    fn callback(
+    fn log(&mut self, a: &Answered<'_>, state: LogState, detail: LogDetail) {
+        self.store
+            .append_log(a.user, a.now, state, a.spec.clone(), Some(Arc::new(detail)));
+    }
+
+    fn on_delivered(&mut self, a: &Answered<'_>, out: &mut Vec<Dispatch>) {
+        self.log(
+            a,
+            LogState::Delivered,
+            LogDetail {
+                response: a.response.clone(),
+                ..Default::default()
+            },
+        );
+        self.callback(a, None, out);
+        self.finish(a.user, a.spec, End::Delivered);
+    }
+
+    fn on_retry(
         &mut self,
-        user: UserId,
-        source: &Arc<MessageSpec>,
-        retried: u32,
-        response: Option<&Response>,
-        dlq_id: Option<&str>,
-        now: i64,
+        a: &Answered<'_>,
+        at: i64,
+        error: Option<String>,
         out: &mut Vec<Dispatch>,
     ) {
+        let next_delivery_time = Some(at);
+        self.log(
+            a,
+            LogState::Error,
+            LogDetail {
+                error,
+                response: a.response.clone(),
+                next_delivery_time,
+            },
+        );
+        self.log(
+            a,
+            LogState::Retry,
+            LogDetail {
+                next_delivery_time,
+                ..Default::default()
+            },
+        );
+        if let Some(msg) = self.store.message_mut(a.user, a.spec.id) {
+            msg.retried += 1;
+            msg.phase = Phase::Waiting { at };
+        }
+        self.timers.push(at, Wake::Message(a.user, a.spec.id));
+        self.callback(a, None, out);
+    }
+
+    /// Retries exhausted or refused: FAILED, into the DLQ, then both callbacks.
+    fn on_failed(&mut self, a: &Answered<'_>, error: Option<String>, out: &mut Vec<Dispatch>) {
+        let detail = LogDetail {
+            error: error.clone(),
+            response: a.response.clone(),
+            next_delivery_time: None,
+        };
+        let detail = Arc::new(detail);
+        self.store.append_log(
+            a.user,
+            a.now,
+            LogState::Error,
+            a.spec.clone(),
+            Some(detail.clone()),
+        );
+        self.store.append_log(
+            a.user,
+            a.now,
+            LogState::Failed,
+            a.spec.clone(),
+            Some(detail),
+        );
+        let dlq_id = self.store.next_dlq_id(a.user, a.now);
+        let cutoff = self.dlq_cutoff(a.now);
+        self.store.expire_dlq(a.user, cutoff);
+        let entry = DlqEntry {
+            dlq_id: dlq_id.clone(),
+            created_at: a.now,
+            spec: a.spec.clone(),
+            retried: a.retried,
+            response: a.response.clone().unwrap_or_default(),
+            error,
+        };
+        self.store.insert_dlq(a.user, entry);
+        self.callback(a, None, out);
+        self.callback(a, Some(&dlq_id), out);
+        self.finish(a.user, a.spec, End::Failed);
+    }
+
+    /// Publishes the callback (or, with a `dlq_id`, the failure callback) of an attempt.
+    fn callback(&mut self, a: &Answered<'_>, dlq_id: Option<&str>, out: &mut Vec<Dispatch>) {
+        let (user, source, retried, now) = (a.user, a.spec, a.retried, a.now);
+        let response = a.response.as_deref();
         let (target, trigger): (&CallbackTarget, Trigger) = match dlq_id {
             None => match &source.options.callback {
                 Some(t) => (t, Trigger::Callback { source: source.id }),
