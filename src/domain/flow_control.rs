@@ -31,6 +31,23 @@ pub struct FlowState {
     pub waiting: usize,
 }
 
+/// An operator's change to a key (the `/v2/flowControl/{key}/…` actions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowChange {
+    Pause,
+    Resume,
+    ResetRate,
+    Pin {
+        parallelism: Option<u32>,
+        rate: Option<u32>,
+        period: Option<u32>,
+    },
+    Unpin {
+        parallelism: bool,
+        rate: bool,
+    },
+}
+
 /// Why an attempt cannot start now.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Blocked {
@@ -165,6 +182,20 @@ impl FlowState {
 
     pub fn finished(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    pub fn apply(&mut self, change: FlowChange, now: i64) {
+        match change {
+            FlowChange::Pause => self.paused = true,
+            FlowChange::Resume => self.paused = false,
+            FlowChange::ResetRate => self.reset_rate(now),
+            FlowChange::Pin {
+                parallelism,
+                rate,
+                period,
+            } => self.pin(parallelism, rate, period, now),
+            FlowChange::Unpin { parallelism, rate } => self.unpin(parallelism, rate),
+        }
     }
 
     pub fn reset_rate(&mut self, now: i64) {

@@ -3,7 +3,7 @@
 use super::Broker;
 use super::core::FlowView;
 use super::ops::BrokerError;
-use crate::domain::flow_control::FlowState;
+use crate::domain::flow_control::FlowChange;
 use crate::users::UserId;
 
 type Result<T> = std::result::Result<T, BrokerError>;
@@ -26,14 +26,10 @@ impl Broker {
             .ok_or_else(|| BrokerError::NotFound(format!("flow control key {key} not found")))
     }
 
-    /// Changes a key's state (creating it if unknown) and releases what the change allows.
-    pub fn update_flow_control(
-        &self,
-        user: UserId,
-        key: &str,
-        change: impl FnOnce(&mut FlowState, i64),
-    ) {
-        self.with_core(|core, now, out| core.update_flow(user, key, now, out, |s| change(s, now)));
+    /// Pauses, resumes, pins, unpins or resets a key (creating it if unknown) and releases
+    /// what the change allows.
+    pub fn change_flow_control(&self, user: UserId, key: &str, change: FlowChange) {
+        self.with_core(|core, now, out| core.change_flow(user, key, change, now, out));
     }
 
     /// (parallelismMax, parallelismCount) of the user.

@@ -9,6 +9,7 @@ use super::auth::User;
 use super::error::{ApiError, ApiResult};
 use super::extract::{PathParam, QueryPairs};
 use super::{AppState, done};
+use crate::domain::flow_control::FlowChange;
 use crate::engine::FlowView;
 
 fn flow_json(f: &FlowView) -> Value {
@@ -43,14 +44,17 @@ pub async fn get(
     Ok(Json(flow_json(&app.broker.flow_control(user, &key)?)).into_response())
 }
 
+fn change(app: &AppState, user: crate::users::UserId, key: &str, change: FlowChange) -> Response {
+    app.broker.change_flow_control(user, key, change);
+    done()
+}
+
 pub async fn pause(
     State(app): State<AppState>,
     User(user): User,
     PathParam(key): PathParam,
 ) -> Response {
-    app.broker
-        .update_flow_control(user, &key, |s, _| s.paused = true);
-    done()
+    change(&app, user, &key, FlowChange::Pause)
 }
 
 pub async fn resume(
@@ -58,9 +62,7 @@ pub async fn resume(
     User(user): User,
     PathParam(key): PathParam,
 ) -> Response {
-    app.broker
-        .update_flow_control(user, &key, |s, _| s.paused = false);
-    done()
+    change(&app, user, &key, FlowChange::Resume)
 }
 
 pub async fn reset_rate(
@@ -68,9 +70,7 @@ pub async fn reset_rate(
     User(user): User,
     PathParam(key): PathParam,
 ) -> Response {
-    app.broker
-        .update_flow_control(user, &key, |s, now| s.reset_rate(now));
-    done()
+    change(&app, user, &key, FlowChange::ResetRate)
 }
 
 fn positive(query: &QueryPairs, name: &str) -> ApiResult<Option<u32>> {
@@ -109,9 +109,16 @@ pub async fn pin(
             "period must be at most one week (604800 seconds)",
         ));
     }
-    app.broker
-        .update_flow_control(user, &key, |s, now| s.pin(parallelism, rate, period, now));
-    Ok(done())
+    Ok(change(
+        &app,
+        user,
+        &key,
+        FlowChange::Pin {
+            parallelism,
+            rate,
+            period,
+        },
+    ))
 }
 
 fn flag(query: &QueryPairs, name: &str) -> ApiResult<bool> {
@@ -133,9 +140,12 @@ pub async fn unpin(
 ) -> ApiResult<Response> {
     let parallelism = flag(&query, "parallelism")?;
     let rate = flag(&query, "rate")?;
-    app.broker
-        .update_flow_control(user, &key, |s, _| s.unpin(parallelism, rate));
-    Ok(done())
+    Ok(change(
+        &app,
+        user,
+        &key,
+        FlowChange::Unpin { parallelism, rate },
+    ))
 }
 
 pub async fn global_parallelism(State(app): State<AppState>, User(user): User) -> Response {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::{Core, Dispatch};
+use crate::domain::flow_control::FlowChange;
 use crate::domain::message::{Gate, Phase};
 use crate::domain::queue::QueueInfo;
 use crate::engine::ops::BrokerError;
@@ -171,17 +172,17 @@ impl Core {
         })
     }
 
-    /// Applies `change` to the key's state (created if unknown), then lets waiting messages
-    /// through if the new state allows.
-    pub fn update_flow(
+    /// Applies `change` to the key (created if unknown), then lets waiting messages through
+    /// if the new state allows.
+    pub fn change_flow(
         &mut self,
         user: UserId,
         key: &str,
+        change: FlowChange,
         now: i64,
         out: &mut Vec<Dispatch>,
-        change: impl FnOnce(&mut crate::domain::flow_control::FlowState),
     ) {
-        change(self.flow_mut(user, key, now));
+        self.flow_mut(user, key, now).apply(change, now);
         self.pump_flow(user, key, now, out);
     }
 }
