@@ -2,7 +2,7 @@
 
 use super::Broker;
 use super::core::FlowView;
-use super::ops::BrokerError;
+use super::error::BrokerError;
 use crate::domain::flow_control::FlowChange;
 use crate::users::UserId;
 
@@ -23,7 +23,7 @@ impl Broker {
         let now = self.clock().now_ms();
         self.lock()
             .flow_view(user, key, now)
-            .ok_or_else(|| BrokerError::NotFound(format!("flow control key {key} not found")))
+            .ok_or_else(|| BrokerError::not_found("flow control key", key))
     }
 
     /// Pauses, resumes, pins, unpins or resets a key (creating it if unknown) and releases

@@ -4,6 +4,7 @@
 
 mod core;
 mod delivery;
+mod error;
 mod flow_control;
 mod ops;
 mod queues;
@@ -21,7 +22,8 @@ use tokio_util::task::TaskTracker;
 
 pub use self::core::FlowView;
 pub use self::core::{Attempt, CancelOutcome, Dispatch};
-pub use self::ops::{BrokerError, MessageView, PublishRequest, PublishResult};
+pub use self::error::BrokerError;
+pub use self::ops::{MessageView, PublishRequest, PublishResult};
 pub use self::queues::QueueView;
 pub use self::schedules::ScheduleRequest;
 pub use delivery::request_headers;

@@ -8,34 +8,18 @@ use bytes::Bytes;
 
 use super::Broker;
 use super::core::{CancelOutcome, Core, Template};
+use super::error::BrokerError;
 use crate::domain::dedup;
 use crate::domain::destination::Destination;
 use crate::domain::dlq::DlqEntry;
 use crate::domain::filter::Filter;
 use crate::domain::log::LogEntry;
 use crate::domain::message::{DeliveryOptions, MessageSpec, Origin};
-use crate::domain::options::{InvalidInput, Overrides, Pair, Parsed};
+use crate::domain::options::{Overrides, Pair, Parsed};
 use crate::ids::MessageId;
 use crate::signing::new_signing_key;
 use crate::store::{Page, Published, SigningKeys};
 use crate::users::UserId;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum BrokerError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    NotFound(String),
-    /// A simulated plan limit was reached.
-    #[error("{0}")]
-    Quota(String),
-}
-
-impl From<InvalidInput> for BrokerError {
-    fn from(e: InvalidInput) -> Self {
-        Self::Invalid(e.0)
-    }
-}
 
 type Result<T> = std::result::Result<T, BrokerError>;
 
@@ -72,7 +56,7 @@ fn parse_cursor(cursor: Option<&str>) -> Result<Option<u64>> {
 
 fn parse_message_id(id: &str) -> Result<MessageId> {
     id.parse()
-        .map_err(|_| BrokerError::NotFound(format!("message {id} not found")))
+        .map_err(|_| BrokerError::not_found("message", id))
 }
 
 impl Broker {
@@ -141,16 +125,14 @@ impl Broker {
                 core.store
                     .finished(user, mid, now - self.config().finished_message_grace_ms)
             })
-            .ok_or_else(|| BrokerError::NotFound(format!("message {id} not found")))?;
+            .ok_or_else(|| BrokerError::not_found("message", id))?;
         Ok(MessageView { spec })
     }
 
     pub fn cancel(&self, user: UserId, id: &str) -> Result<()> {
         let mid = parse_message_id(id)?;
         match self.with_core(|core, now, _| core.cancel(user, mid, now)) {
-            CancelOutcome::NotFound => {
-                Err(BrokerError::NotFound(format!("message {id} not found")))
-            }
+            CancelOutcome::NotFound => Err(BrokerError::not_found("message", id)),
             CancelOutcome::Cancelled | CancelOutcome::AlreadyRequested => Ok(()),
         }
     }
@@ -241,13 +223,13 @@ impl Broker {
             core.store.expire_dlq(user, cutoff);
             core.store.dlq(user, dlq_id).cloned()
         })
-        .ok_or_else(|| BrokerError::NotFound(format!("dlq message {dlq_id} not found")))
+        .ok_or_else(|| BrokerError::not_found("dlq message", dlq_id))
     }
 
     pub fn dlq_delete(&self, user: UserId, dlq_id: &str) -> Result<()> {
         self.with_core(|core, _, _| core.store.remove_dlq(user, dlq_id))
             .map(|_| ())
-            .ok_or_else(|| BrokerError::NotFound(format!("dlq message {dlq_id} not found")))
+            .ok_or_else(|| BrokerError::not_found("dlq message", dlq_id))
     }
 
     /// Deletes the selected entries (one page of them when selecting by filter); returns the
@@ -280,7 +262,7 @@ impl Broker {
         let (ids, _) = self.dlq_retry_many(user, &filter, overrides)?;
         ids.into_iter()
             .next()
-            .ok_or_else(|| BrokerError::NotFound(format!("dlq message {dlq_id} not found")))
+            .ok_or_else(|| BrokerError::not_found("dlq message", dlq_id))
     }
 
     pub fn dlq_retry_many(
@@ -299,9 +281,7 @@ impl Broker {
                 .iter()
                 .find(|id| !page.items.iter().any(|e| *e.dlq_id == ***id))
             {
-                return Err(BrokerError::NotFound(format!(
-                    "dlq message {missing} not found"
-                )));
+                return Err(BrokerError::not_found("dlq message", missing.as_str()));
             }
             // Queues first: a quota refusal must not leave the batch half retried.
             for q in page.items.iter().filter_map(|e| e.spec.queue_name()) {

@@ -1,7 +1,7 @@
 //! Queue management.
 
 use super::Broker;
-use super::ops::BrokerError;
+use super::error::BrokerError;
 use crate::domain::destination::validate_name;
 use crate::domain::queue::QueueInfo;
 use crate::users::UserId;
@@ -56,7 +56,7 @@ impl Broker {
             .store
             .queue(user, name)
             .cloned()
-            .ok_or_else(|| BrokerError::NotFound(format!("queue {name} not found")))?;
+            .ok_or_else(|| BrokerError::not_found("queue", name))?;
         Ok(QueueView {
             lag: core.queue_lag(user, name),
             info,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::Broker;
-use super::ops::BrokerError;
+use super::error::BrokerError;
 use crate::domain::cron::CronSpec;
 use crate::domain::dedup;
 use crate::domain::destination::{Destination, validate_name};
@@ -26,7 +26,7 @@ pub struct ScheduleRequest {
 }
 
 fn not_found(id: &str) -> BrokerError {
-    BrokerError::NotFound(format!("schedule {id} not found"))
+    BrokerError::not_found("schedule", id)
 }
 
 impl Broker {
@@ -84,17 +84,14 @@ impl Broker {
                     return Ok((existing, true));
                 }
             if is_group && core.store.url_group(user, &target).is_none() {
-                return Err(BrokerError::NotFound(format!("url group {target} not found")));
+                return Err(BrokerError::not_found("url group", target.as_str()));
             }
             let replacing = core.store.schedule(user, &id).is_some();
             if replacing {
                 core.timer_went_stale();
             }
             if !replacing && core.store.schedule_count(user) >= quota.max_schedules {
-                return Err(BrokerError::Quota(format!(
-                    "the {} quota allows at most {} schedules",
-                    quota.kind, quota.max_schedules
-                )));
+                return Err(BrokerError::quota(&quota, quota.max_schedules, "schedules"));
             }
             if let Some(fc) = &parsed.options.flow_control {
                 core.remember_flow(user, fc, now);

@@ -1,7 +1,7 @@
 //! URL group management.
 
 use super::Broker;
-use super::ops::BrokerError;
+use super::error::BrokerError;
 use crate::domain::destination::{validate_name, validate_url};
 use crate::domain::options;
 use crate::domain::url_group::{Endpoint, UrlGroup};
@@ -10,7 +10,7 @@ use crate::users::UserId;
 type Result<T> = std::result::Result<T, BrokerError>;
 
 fn not_found(name: &str) -> BrokerError {
-    BrokerError::NotFound(format!("url group {name} not found"))
+    BrokerError::not_found("url group", name)
 }
 
 impl Broker {
@@ -43,20 +43,22 @@ impl Broker {
                 Some(g) => g.clone(),
                 None => {
                     if core.store.url_group_count(user) >= quota.max_url_groups {
-                        return Err(BrokerError::Quota(format!(
-                            "the {} quota allows at most {} url groups",
-                            quota.kind, quota.max_url_groups
-                        )));
+                        return Err(BrokerError::quota(
+                            &quota,
+                            quota.max_url_groups,
+                            "url groups",
+                        ));
                     }
                     UrlGroup::new(name, now)
                 }
             };
             group.upsert(parsed, now);
             if group.endpoints.len() > quota.max_endpoints_per_group {
-                return Err(BrokerError::Quota(format!(
-                    "the {} quota allows at most {} endpoints per url group",
-                    quota.kind, quota.max_endpoints_per_group
-                )));
+                return Err(BrokerError::quota(
+                    &quota,
+                    quota.max_endpoints_per_group,
+                    "endpoints per url group",
+                ));
             }
             core.store.put_url_group(user, group);
             Ok(())

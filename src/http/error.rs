@@ -39,8 +39,8 @@ impl From<BrokerError> for ApiError {
     fn from(e: BrokerError) -> Self {
         let status = match e {
             BrokerError::Invalid(_) => StatusCode::BAD_REQUEST,
-            BrokerError::NotFound(_) => StatusCode::NOT_FOUND,
-            BrokerError::Quota(_) => StatusCode::PRECONDITION_FAILED,
+            BrokerError::NotFound { .. } => StatusCode::NOT_FOUND,
+            BrokerError::Quota { .. } => StatusCode::PRECONDITION_FAILED,
         };
         Self::new(status, e.to_string())
     }

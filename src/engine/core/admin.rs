@@ -6,7 +6,7 @@ use super::{Core, Dispatch};
 use crate::domain::flow_control::FlowChange;
 use crate::domain::message::{Gate, Phase};
 use crate::domain::queue::QueueInfo;
-use crate::engine::ops::BrokerError;
+use crate::engine::error::BrokerError;
 use crate::users::UserId;
 
 /// A flow-control key as `GET /v2/flowControl/{key}` shows it.
@@ -27,7 +27,7 @@ pub struct FlowView {
 }
 
 fn queue_not_found(name: &str) -> BrokerError {
-    BrokerError::NotFound(format!("queue {name} not found"))
+    BrokerError::not_found("queue", name)
 }
 
 impl Core {
@@ -50,10 +50,11 @@ impl Core {
     ) -> Result<(), BrokerError> {
         let quota = &self.config.quota;
         if parallelism > quota.max_queue_parallelism {
-            return Err(BrokerError::Quota(format!(
-                "parallelism {parallelism} exceeds the maximum of {} of the {} quota",
-                quota.max_queue_parallelism, quota.kind
-            )));
+            return Err(BrokerError::quota(
+                quota,
+                quota.max_queue_parallelism,
+                "parallel deliveries per queue",
+            ));
         }
         self.ensure_queue(user, name, now)?;
         if let Some(info) = self.store.queue(user, name) {

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::{Core, Dispatch};
 use crate::domain::message::{DeliveryOptions, MessageSpec, Origin};
 use crate::domain::schedule::TickState;
-use crate::engine::ops::BrokerError;
+use crate::engine::error::BrokerError;
 use crate::engine::timers::Wake;
 use crate::ids::MessageId;
 use crate::users::UserId;
@@ -39,10 +39,7 @@ impl Core {
         }
         let quota = &self.config.quota;
         if self.store.queue_count(user) >= quota.max_queues {
-            return Err(BrokerError::Quota(format!(
-                "the {} quota allows at most {} queues",
-                quota.kind, quota.max_queues
-            )));
+            return Err(BrokerError::quota(quota, quota.max_queues, "queues"));
         }
         self.store
             .put_queue(user, crate::domain::queue::QueueInfo::new(name, now));
@@ -64,7 +61,7 @@ impl Core {
                 let group = self
                     .store
                     .url_group(user, name)
-                    .ok_or_else(|| BrokerError::NotFound(format!("url group {name} not found")))?;
+                    .ok_or_else(|| BrokerError::not_found("url group", &**name))?;
                 if group.endpoints.is_empty() {
                     return Err(BrokerError::Invalid(format!(
                         "url group {name} has no endpoints"
