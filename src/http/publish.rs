@@ -146,27 +146,24 @@ pub fn caller_ip(peer: SocketAddr) -> IpAddr {
 }
 
 /// Builds a publish from the raw destination text that follows the route prefix.
-#[allow(clippy::too_many_arguments)]
 pub fn publish_request(
     app: &AppState,
     user: UserId,
     raw_destination: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: Bytes,
-    peer: SocketAddr,
+    req: &Incoming,
     queue: Option<String>,
 ) -> ApiResult<PublishRequest> {
+    let query = req.uri.query();
     let destination = destination::parse(raw_destination, query)?;
     let query_params = config_query_params(query);
-    let pairs = config_pairs(headers, &query_params);
+    let pairs = config_pairs(&req.headers, &query_params);
     let parsed = parse_for(app, user, &destination, pairs)?;
     refuse_cron(&parsed)?;
     Ok(PublishRequest {
         destination,
         parsed,
-        body,
-        caller_ip: caller_ip(peer),
+        body: req.body.clone(),
+        caller_ip: caller_ip(req.peer),
         queue,
     })
 }
@@ -251,15 +248,6 @@ pub async fn publish(
         .strip_prefix("/v2/publish")
         .unwrap_or("")
         .trim_start_matches('/');
-    let request = publish_request(
-        &app,
-        user,
-        raw,
-        req.uri.query(),
-        &req.headers,
-        req.body,
-        req.peer,
-        None,
-    )?;
+    let request = publish_request(&app, user, raw, &req, None)?;
     Ok(published_response(app.broker.publish(user, request)?))
 }

@@ -105,24 +105,9 @@ pub async fn enqueue(
     User(user): User,
     req: Incoming,
 ) -> ApiResult<Response> {
-    let Incoming {
-        peer,
-        uri,
-        headers,
-        body,
-    } = req;
-    let rest = uri.path().strip_prefix("/v2/enqueue/").unwrap_or("");
+    let rest = req.uri.path().strip_prefix("/v2/enqueue/").unwrap_or("");
     let (queue, destination) = rest.split_once('/').unwrap_or((rest, ""));
     validate_name(queue, "queue name")?;
-    let request = publish_request(
-        &app,
-        user,
-        destination,
-        uri.query(),
-        &headers,
-        body,
-        peer,
-        Some(queue.to_string()),
-    )?;
+    let request = publish_request(&app, user, destination, &req, Some(queue.to_string()))?;
     Ok(published_response(app.broker.publish(user, request)?))
 }
