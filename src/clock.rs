@@ -130,11 +130,6 @@ impl Clock {
             }
         }
     }
-
-    /// Resolves on the next jump, pause or resume.
-    pub async fn changed(&self) {
-        self.0.changed.notified().await
-    }
 }
 
 #[cfg(test)]

@@ -109,25 +109,6 @@ impl Filter {
         Self::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
-    /// True when no selector at all was given (count and cursor do not select).
-    pub fn selects_everything(&self) -> bool {
-        self.message_ids.is_empty()
-            && self.urls.is_empty()
-            && self.topic_names.is_empty()
-            && self.schedule_ids.is_empty()
-            && self.queue_names.is_empty()
-            && self.labels.is_empty()
-            && self.flow_control_keys.is_empty()
-            && self.caller_ips.is_empty()
-            && self.hosts.is_empty()
-            && self.paths.is_empty()
-            && self.dlq_ids.is_empty()
-            && self.response_statuses.is_empty()
-            && self.state.is_none()
-            && self.from_date.is_none()
-            && self.to_date.is_none()
-    }
-
     pub fn in_dates(&self, time: i64) -> bool {
         self.from_date.is_none_or(|f| time >= f) && self.to_date.is_none_or(|t| time <= t)
     }
@@ -202,7 +183,6 @@ mod tests {
         assert_eq!(f.labels, ["a", "b", "c"]);
         assert_eq!(f.count, Some(10));
         assert!(f.state.is_some());
-        assert!(!f.selects_everything());
         assert!(Filter::from_pairs([("count", "0")]).is_err());
         assert!(
             Filter::from_pairs([("fromDate", "yesterday")])
@@ -216,10 +196,10 @@ mod tests {
                 .0
                 .contains("state")
         );
-        assert!(
-            Filter::from_pairs([("count", "5"), ("cursor", "x")])
-                .unwrap()
-                .selects_everything()
+        let paging = Filter::from_pairs([("count", "5"), ("cursor", "x")]).unwrap();
+        assert_eq!(
+            (paging.count, paging.cursor.as_deref()),
+            (Some(5), Some("x"))
         );
     }
 

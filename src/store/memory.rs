@@ -130,10 +130,6 @@ impl Store for MemoryStore {
         ids.into_iter().map(|(_, id)| id).collect()
     }
 
-    fn message_count(&self, user: UserId) -> usize {
-        self.u(user).messages.len()
-    }
-
     fn finished(&self, user: UserId, id: MessageId, since: i64) -> Option<Arc<MessageSpec>> {
         // Looked up in the log rather than kept in a map of its own: reads are rare, finishing
         // messages is not.

@@ -56,7 +56,6 @@ pub trait Store: Send {
         pred: &mut dyn FnMut(&Message) -> bool,
         limit: usize,
     ) -> Vec<MessageId>;
-    fn message_count(&self, user: UserId) -> usize;
 
     /// A message that finished (delivered, failed or cancelled) at or after `since` (ms), as
     /// long as the event log still holds its final entry.
