@@ -76,8 +76,6 @@ pub struct RawConfig<'a> {
     pub content_type: Option<&'a [u8]>,
     /// `Upstash-Forward-*` (prefix stripped, original case of the suffix).
     pub forward: Vec<Pair<'a>>,
-    /// Non-`Upstash-*` headers, for `Upstash-Header-Forward: true`.
-    pub plain: Vec<Pair<'a>>,
     /// A header whose value is not valid text, reported if it turns out to matter.
     pub bad_value: Option<&'a str>,
 }
@@ -93,8 +91,6 @@ impl<'a> RawConfig<'a> {
                 if top_level {
                     if name == "content-type" {
                         raw.content_type.get_or_insert(value);
-                    } else if !name.starts_with("upstash-") {
-                        raw.plain.push((name, value));
                     }
                 }
                 continue;
@@ -355,7 +351,7 @@ fn build_options(
             Some(ms)
         }
     };
-    let headers = forwarded_headers(raw, inherited);
+    let headers = forwarded_headers(pairs, raw, inherited);
     let labels = raw
         .label
         .map(|v| {
@@ -404,23 +400,29 @@ fn build_options(
     }))
 }
 
-fn forwarded_headers(raw: &RawConfig<'_>, inherited: Inherited) -> HeaderList {
+/// The caller's own headers `Upstash-Header-Forward: true` passes on.
+fn plain_headers<'a>(pairs: &'a [Pair<'a>]) -> impl Iterator<Item = &'a Pair<'a>> {
+    pairs.iter().filter(|(name, _)| {
+        !name.starts_with("upstash-")
+            && !NOT_FORWARDED.contains(name)
+            && !name.starts_with("proxy-")
+    })
+}
+
+fn forwarded_headers(pairs: &[Pair<'_>], raw: &RawConfig<'_>, inherited: Inherited) -> HeaderList {
+    let forward_all = raw
+        .header_forward
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let size: usize = raw
         .forward
         .iter()
-        .chain(raw.plain.iter())
         .map(|(n, v)| n.len() + v.len() + 8)
         .sum::<usize>()
         + raw.content_type.map_or(24, |c| c.len() + 20);
     let mut b = HeaderListBuilder::with_capacity(size);
-    let forward_all = raw
-        .header_forward
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if forward_all {
-        for &(name, value) in &raw.plain {
-            if !NOT_FORWARDED.contains(&name) && !name.starts_with("proxy-") {
-                b.push(name, value);
-            }
+        for &(name, value) in plain_headers(pairs) {
+            b.push(name, value);
         }
     }
     for &(name, value) in &raw.forward {
