@@ -88,10 +88,8 @@ impl<'a> RawConfig<'a> {
         let top_level = prefix == "upstash-";
         for &(name, value) in pairs {
             let Some(suffix) = name.strip_prefix(prefix) else {
-                if top_level {
-                    if name == "content-type" {
-                        raw.content_type.get_or_insert(value);
-                    }
+                if top_level && name == "content-type" {
+                    raw.content_type.get_or_insert(value);
                 }
                 continue;
             };
