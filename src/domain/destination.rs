@@ -4,6 +4,8 @@
 //! intact; the request's query string belongs to it, minus our own `qstash_token` and
 //! `upstash-*` parameters.
 
+use std::borrow::Cow;
+
 use super::options::InvalidInput;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,9 +26,8 @@ pub fn parse(raw: &str, query: Option<&str>) -> Result<Destination, InvalidInput
             "destination is missing: expected /v2/publish/<url or url group name>".into(),
         ));
     }
-    let lower = raw.get(..8).unwrap_or(&raw).to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        let mut url = raw.clone();
+    if starts_with_ci(&raw, "http://") || starts_with_ci(&raw, "https://") {
+        let mut url = raw.into_owned();
         if let Some(q) = query.and_then(destination_query) {
             url.push(if url.contains('?') { '&' } else { '?' });
             url.push_str(&q);
@@ -39,23 +40,29 @@ pub fn parse(raw: &str, query: Option<&str>) -> Result<Destination, InvalidInput
         return Ok(Destination::Api(name.to_string()));
     }
     validate_name(&raw, "url group name")?;
-    Ok(Destination::Group(raw))
+    Ok(Destination::Group(raw.into_owned()))
+}
+
+fn starts_with_ci(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// Undoes what proxies and clients commonly do to a URL embedded in a path.
-fn repair(raw: &str) -> String {
-    let lower = raw.get(..8).unwrap_or(raw).to_ascii_lowercase();
-    if lower.starts_with("http%3a") || lower.starts_with("https%3a") {
+fn repair(raw: &str) -> Cow<'_, str> {
+    if starts_with_ci(raw, "http%3a") || starts_with_ci(raw, "https%3a") {
         return percent_encoding::percent_decode_str(raw)
             .decode_utf8_lossy()
-            .into_owned();
+            .into_owned()
+            .into();
     }
     for scheme in ["http:/", "https:/"] {
-        if lower.starts_with(scheme) && !lower[scheme.len()..].starts_with('/') {
-            return format!("{scheme}/{}", &raw[scheme.len()..]);
+        if starts_with_ci(raw, scheme) && !raw[scheme.len()..].starts_with('/') {
+            return format!("{scheme}/{}", &raw[scheme.len()..]).into();
         }
     }
-    raw.to_string()
+    Cow::Borrowed(raw)
 }
 
 /// `[A-Za-z0-9._-]+`, the rule for URL group, queue and schedule names.
