@@ -42,7 +42,9 @@ pub async fn run(
         tracker.clone(),
         token.clone(),
     );
-    let app = http::router(broker).into_make_service_with_connect_info::<SocketAddr>();
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        SocketAddr,
+    >(http::Api::new(broker));
     let stop = token.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

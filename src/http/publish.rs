@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -242,12 +242,30 @@ pub async fn publish(
     User(user): User,
     req: Incoming,
 ) -> ApiResult<Response> {
+    publish_incoming(&app, user, req)
+}
+
+/// `POST /v2/publish/…` straight from the request, for [`super::Api`]'s fast path.
+pub async fn publish_direct(app: AppState, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let user = match User::from_request_parts(&mut parts, &app).await {
+        Ok(User(user)) => user,
+        Err(e) => return e.into_response(),
+    };
+    let incoming = match Incoming::from_request(Request::from_parts(parts, body), &app).await {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    publish_incoming(&app, user, incoming).unwrap_or_else(IntoResponse::into_response)
+}
+
+fn publish_incoming(app: &AppState, user: UserId, req: Incoming) -> ApiResult<Response> {
     let raw = req
         .uri
         .path()
         .strip_prefix("/v2/publish")
         .unwrap_or("")
         .trim_start_matches('/');
-    let request = publish_request(&app, user, raw, &req, None)?;
+    let request = publish_request(app, user, raw, &req, None)?;
     Ok(published_response(app.broker.publish(user, request)?))
 }
