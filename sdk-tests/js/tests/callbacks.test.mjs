@@ -2,26 +2,15 @@
 // Upstash-Callback-* / Upstash-Failure-Callback-* configuration passed through `headers`), with
 // every callback delivery verified by the SDK's Receiver like any other delivery.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { fromBase64, messageStates, startReceiver, startServer, uniquePath, waitForState } from "./helpers.mjs";
+import { fromBase64, messageStates, uniquePath, useServerAndReceiver, waitForState } from "./helpers.mjs";
 
 let server;
 let rx;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await server?.stop();
-});
-
-afterEach(() => rx.assertAllVerified());
+useServerAndReceiver((c) => ({ server, rx, client } = c));
 
 /** Values of a header map entry, looked up case-insensitively. */
 function headerValues(map, name) {

@@ -1,34 +1,15 @@
 // Deduplication (deduplicationId, contentBasedDeduplication) and redaction (the `redact` option)
 // through the official SDK, with deliveries verified by the SDK's Receiver.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  fromBase64,
-  messageLogs,
-  messageStates,
-  startReceiver,
-  startServer,
-  uniquePath,
-  waitForState,
-} from "./helpers.mjs";
+import { fromBase64, messageLogs, messageStates, uniquePath, useServerAndReceiver, waitForState } from "./helpers.mjs";
 
 let server;
 let rx;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await server?.stop();
-});
-
-afterEach(() => rx.assertAllVerified());
+useServerAndReceiver((c) => ({ server, rx, client } = c));
 
 const unique = (tag) => `${tag}-${Date.now()}-${Math.random().toString(36).slice(2, 7)}`;
 

@@ -2,35 +2,17 @@
 // timeouts, unreachable endpoints, Retry-After, cancelling a message waiting for its retry,
 // concurrent publishes, input validation (400) and the short retention of finished messages.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import http from "node:http";
-import { QstashError } from "@upstash/qstash";
-import { messageStates, startReceiver, startServer, uniquePath, waitForState } from "./helpers.mjs";
+import { isStatus, messageStates, startReceiver, uniquePath, useServerAndReceiver, waitForState } from "./helpers.mjs";
 
 let server;
 let rx;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await server?.stop();
-});
-
-afterEach(() => rx.assertAllVerified());
-
-const isStatus = (status) => (error) => {
-  assert.ok(error instanceof QstashError, `expected a QstashError, got ${error}`);
-  assert.equal(error.status, status, `expected status ${status}: ${error.message}`);
-  return true;
-};
+useServerAndReceiver((c) => ({ server, rx, client } = c));
 
 describe("destination URLs", () => {
   test("percent-encoded path and query are delivered and signed byte for byte", async () => {

@@ -1,33 +1,15 @@
 // Retries on the controllable clock, the dead letter queue and its API through the official
 // SDK: dlq.listMessages, dlq.retry (bulk route), dlq.delete (single and bulk).
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { QstashError } from "@upstash/qstash";
-import { USERS, messageStates, startReceiver, startServer, uniquePath, waitForState } from "./helpers.mjs";
+import { USERS, isStatus, messageStates, startReceiver, uniquePath, useServerAndReceiver, waitForState } from "./helpers.mjs";
 
 let server;
 let rx;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await server?.stop();
-});
-
-afterEach(() => rx.assertAllVerified());
-
-const isStatus = (status) => (error) => {
-  assert.ok(error instanceof QstashError, `expected a QstashError, got ${error}`);
-  assert.equal(error.status, status, `expected status ${status}: ${error.message}`);
-  return true;
-};
+useServerAndReceiver((c) => ({ server, rx, client } = c));
 
 /** Publishes to a path that always answers 500 with retries: 0: straight to the DLQ. */
 async function failNow(c, receiver, path, extra = {}) {

@@ -2,26 +2,15 @@
 // logs filters (label arrays, host/path, fromDate/toDate), dlq.listMessages/retry/delete with
 // filters and {all: true}.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { USERS, messageStates, startReceiver, startServer, uniquePath, waitForState } from "./helpers.mjs";
+import { USERS, messageStates, startReceiver, uniquePath, useServerAndReceiver, waitForState } from "./helpers.mjs";
 
 let server;
 let rx;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await server?.stop();
-});
-
-afterEach(() => rx.assertAllVerified());
+useServerAndReceiver((c) => ({ server, rx, client } = c));
 
 const unique = (name) => uniquePath(name).slice(1);
 

@@ -3,26 +3,15 @@
 // list method). Rate and parallelism limits are observed at a local receiver, on the server's
 // controllable clock.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { isStatus, logsWhere, startReceiver, startServer, uniquePath, waitUntil } from "./helpers.mjs";
+import { isStatus, logsWhere, uniquePath, useServerAndReceiver, waitUntil } from "./helpers.mjs";
 
 let server;
 let rx;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await server?.stop();
-});
-
-afterEach(() => rx.assertAllVerified());
+useServerAndReceiver((c) => ({ server, rx, client } = c));
 
 const fcKey = (tag) => `fc-${tag}-${Date.now()}-${Math.random().toString(36).slice(2, 7)}`;
 

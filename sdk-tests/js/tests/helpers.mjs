@@ -4,6 +4,7 @@
 //
 // Nothing here mocks the server: every test talks to the binary named by $QSTASH_BIN.
 
+import { after, afterEach, before } from "node:test";
 import { spawn } from "node:child_process";
 import http from "node:http";
 import { Client, QstashError, Receiver } from "@upstash/qstash";
@@ -43,6 +44,26 @@ export const isStatus = (status) => (error) => {
   if (error.status !== status) throw new Error(`expected status ${status}, got ${error.status}: ${error.message}`);
   return true;
 };
+
+/**
+ * Registers the usual per-file fixture: one server and one signature-verifying receiver,
+ * started before the tests and stopped after them; every test ends by checking that all its
+ * deliveries verified. `set` receives `{server, rx, client}` once they are up.
+ */
+export function useServerAndReceiver(set) {
+  let server;
+  let rx;
+  before(async () => {
+    server = await startServer();
+    rx = await startReceiver();
+    set({ server, rx, client: server.client() });
+  });
+  after(async () => {
+    await rx?.close();
+    await server?.stop();
+  });
+  afterEach(() => rx.assertAllVerified());
+}
 
 /** Base64 (standard alphabet) helpers for callback bodies and log entries. */
 export const toBase64 = (text) => Buffer.from(text, "utf8").toString("base64");

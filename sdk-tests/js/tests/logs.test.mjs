@@ -1,26 +1,15 @@
 // client.logs(): filters (messageId, messageIds, state, url) and cursor pagination to the end.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { QstashError } from "@upstash/qstash";
-import { USERS, startReceiver, startServer, uniquePath, waitForState } from "./helpers.mjs";
+import { USERS, startReceiver, uniquePath, useServerAndReceiver, waitForState } from "./helpers.mjs";
 
 let server;
 let rx;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await server?.stop();
-});
-
-afterEach(() => rx.assertAllVerified());
+useServerAndReceiver((c) => ({ server, rx, client } = c));
 
 async function publishDelivered(url, body) {
   const { messageId } = await client.publish({ url, body });

@@ -1,32 +1,14 @@
 // messages.get / cancel / delete (single, bulk by ids, {all: true}) through the official SDK.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { QstashError } from "@upstash/qstash";
-import { USERS, messageStates, startReceiver, startServer, uniquePath, waitForState, waitUntil } from "./helpers.mjs";
+import { USERS, isStatus, messageStates, startReceiver, uniquePath, useServerAndReceiver, waitForState, waitUntil } from "./helpers.mjs";
 
 let server;
 let rx;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await server?.stop();
-});
-
-afterEach(() => rx.assertAllVerified());
-
-const isStatus = (status) => (error) => {
-  assert.ok(error instanceof QstashError, `expected a QstashError, got ${error}`);
-  assert.equal(error.status, status, `expected status ${status}: ${error.message}`);
-  return true;
-};
+useServerAndReceiver((c) => ({ server, rx, client } = c));
 
 describe("messages", () => {
   test("messages.get of an unknown id rejects with 404", async () => {

@@ -1,27 +1,16 @@
 // publish / publishJSON through the official SDK, delivered to a local receiver that verifies
 // every signature with the SDK's Receiver.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Receiver, SignatureError } from "@upstash/qstash";
-import { USERS, messageStates, startReceiver, startServer, uniquePath, waitForState } from "./helpers.mjs";
+import { USERS, messageStates, uniquePath, useServerAndReceiver, waitForState } from "./helpers.mjs";
 
 let server;
 let rx;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await server?.stop();
-});
-
-afterEach(() => rx.assertAllVerified());
+useServerAndReceiver((c) => ({ server, rx, client } = c));
 
 describe("publish", () => {
   test("publish delivers exactly once, signed so that Receiver.verify accepts it", async () => {

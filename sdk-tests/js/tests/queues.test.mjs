@@ -2,34 +2,15 @@
 // client.queue().list(), enqueue/enqueueJSON; FIFO order and parallelism observed at a local
 // receiver that answers slowly and verifies every delivery with the SDK's Receiver.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  isStatus,
-  logsWhere,
-  startReceiver,
-  startServer,
-  uniquePath,
-  waitForState,
-  waitUntil,
-} from "./helpers.mjs";
+import { isStatus, logsWhere, uniquePath, useServerAndReceiver, waitForState, waitUntil } from "./helpers.mjs";
 
 let server;
 let rx;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await server?.stop();
-});
-
-afterEach(() => rx.assertAllVerified());
+useServerAndReceiver((c) => ({ server, rx, client } = c));
 
 const queueName = (tag) => `q-${tag}-${Date.now()}-${Math.random().toString(36).slice(2, 7)}`;
 

@@ -20,8 +20,7 @@ impl Core {
             let key: Arc<str> = key.into();
             flows.insert(key.clone(), FlowState::new(key, now));
         }
-        // Inserted just above when missing.
-        flows.get_mut(key).expect("flow state exists")
+        flows.get_mut(key).expect("flow state exists") // ok: inserted just above when missing
     }
 
     fn queue_rt(&mut self, user: UserId, name: &str) -> Option<&mut QueueRuntime> {
