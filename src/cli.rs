@@ -22,7 +22,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Start the development server (in memory: a restart resets everything).
-    #[command(after_help = "Flags also work Go-style, as with the official binary: -port 8081, -port=8081, -quota pro.")]
+    #[command(
+        after_help = "Flags also work Go-style, as with the official binary: -port 8081, -port=8081, -quota pro."
+    )]
     Dev(DevArgs),
 }
 
