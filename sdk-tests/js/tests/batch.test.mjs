@@ -1,33 +1,17 @@
 // client.batch / client.batchJSON through the official SDK: URL items, a URL-group item (nested
 // array in the result), a queue item, delays/headers/retries/labels per item, results in order.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { QstashError } from "@upstash/qstash";
-import { logsWhere, startReceiver, startServer, uniquePath, waitForState } from "./helpers.mjs";
+import { logsWhere, uniquePath, useServerAndReceiver, waitForState } from "./helpers.mjs";
 
 let server;
 let rx;
 let rx2;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  rx2 = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await rx2?.close();
-  await server?.stop();
-});
-
-afterEach(() => {
-  rx.assertAllVerified();
-  rx2.assertAllVerified();
-});
+useServerAndReceiver((c) => ({ server, rx, rx2, client } = c), { receivers: 2 });
 
 const unique = (tag) => `${tag}-${Date.now()}-${Math.random().toString(36).slice(2, 7)}`;
 

@@ -46,23 +46,24 @@ export const isStatus = (status) => (error) => {
 };
 
 /**
- * Registers the usual per-file fixture: one server and one signature-verifying receiver,
- * started before the tests and stopped after them; every test ends by checking that all its
- * deliveries verified. `set` receives `{server, rx, client}` once they are up.
+ * Registers the usual per-file fixture: one server and `receivers` signature-verifying
+ * receivers (1 or 2), started before the tests and stopped after them; every test ends by
+ * checking that all its deliveries verified. `set` receives `{server, rx, rx2, client}` once
+ * they are up (`rx2` only with two receivers).
  */
-export function useServerAndReceiver(set) {
+export function useServerAndReceiver(set, { receivers = 1 } = {}) {
   let server;
-  let rx;
+  const rxs = [];
   before(async () => {
     server = await startServer();
-    rx = await startReceiver();
-    set({ server, rx, client: server.client() });
+    for (let i = 0; i < receivers; i++) rxs.push(await startReceiver());
+    set({ server, rx: rxs[0], rx2: rxs[1], client: server.client() });
   });
   after(async () => {
-    await rx?.close();
+    for (const r of rxs) await r.close();
     await server?.stop();
   });
-  afterEach(() => rx.assertAllVerified());
+  afterEach(() => rxs.forEach((r) => r.assertAllVerified()));
 }
 
 /** Base64 (standard alphabet) helpers for callback bodies and log entries. */

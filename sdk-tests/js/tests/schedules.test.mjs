@@ -2,18 +2,9 @@
 // server clock is moved to nextScheduleTime so every cron tick happens at once; each produced
 // delivery carries Upstash-Schedule-Id and is verified with the SDK's Receiver.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  fromBase64,
-  isStatus,
-  logsWhere,
-  startReceiver,
-  startServer,
-  uniquePath,
-  waitForState,
-  waitUntil,
-} from "./helpers.mjs";
+import { fromBase64, isStatus, logsWhere, uniquePath, useServerAndReceiver, waitForState, waitUntil } from "./helpers.mjs";
 
 let server;
 let rx;
@@ -21,25 +12,12 @@ let rx2;
 let client;
 const created = new Set();
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  rx2 = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await rx2?.close();
-  await server?.stop();
-});
+useServerAndReceiver((c) => ({ server, rx, rx2, client } = c), { receivers: 2 });
 
 afterEach(async () => {
   // A schedule left behind would keep firing when later tests move the clock.
   for (const id of created) await client.schedules.delete(id).catch(() => {});
   created.clear();
-  rx.assertAllVerified();
-  rx2.assertAllVerified();
 });
 
 const unique = (tag) => `${tag}-${Date.now()}-${Math.random().toString(36).slice(2, 7)}`;

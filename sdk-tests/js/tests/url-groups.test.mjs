@@ -2,39 +2,16 @@
 // delete, and publish/publishJSON/enqueue to a group fanning out to two local receivers that
 // verify every delivery with the SDK's Receiver.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  isStatus,
-  logsWhere,
-  startReceiver,
-  startServer,
-  uniquePath,
-  waitForState,
-} from "./helpers.mjs";
+import { isStatus, logsWhere, uniquePath, useServerAndReceiver, waitForState } from "./helpers.mjs";
 
 let server;
 let rx;
 let rx2;
 let client;
 
-before(async () => {
-  server = await startServer();
-  rx = await startReceiver();
-  rx2 = await startReceiver();
-  client = server.client();
-});
-
-after(async () => {
-  await rx?.close();
-  await rx2?.close();
-  await server?.stop();
-});
-
-afterEach(() => {
-  rx.assertAllVerified();
-  rx2.assertAllVerified();
-});
+useServerAndReceiver((c) => ({ server, rx, rx2, client } = c), { receivers: 2 });
 
 let groupCounter = 0;
 const groupName = (tag) => `grp-${tag}-${++groupCounter}-${Math.random().toString(36).slice(2, 7)}`;
