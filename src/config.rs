@@ -98,12 +98,28 @@ pub struct Config {
     pub clock: Clock,
     /// Serves `/__qstash/clock` so out-of-process tests can move time.
     pub clock_control: bool,
-    /// Deliveries in flight to one `host:port` at most; the rest wait their turn so a slow
-    /// host only slows itself.
+    /// Deliveries in flight to one `host:port` at most (one route takes at most half); the
+    /// rest wait their turn so a slow host only slows itself.
     pub host_concurrency: usize,
+    /// Deliveries in flight at most, all destinations together: each holds a socket, so
+    /// `main` sizes it from the file-descriptor limit, leaving room for the API's clients.
+    pub outbound_capacity: usize,
+    /// API connections open at most (see `http::connections`).
+    pub max_connections: usize,
+    /// Memory each user's event log, and separately each user's DLQ, may hold; the oldest
+    /// entries are dropped beyond it.
+    pub retention_bytes: usize,
+    /// Accept any TLS certificate from destinations (`-insecure-tls`).
+    pub insecure_tls: bool,
+    /// Deliveries to `localhost`, `127.0.0.1` or `::1` go to this host instead
+    /// (`-rewrite-localhost host.docker.internal`): inside a container, localhost is the
+    /// container itself.
+    pub rewrite_localhost: Option<String>,
     /// How long a finished message stays readable through `GET /v2/messages/{id}`
     /// (SDK test suites publish to fast endpoints and read the message right after).
     pub finished_message_grace_ms: i64,
+    /// Where state is kept across restarts (`-data-dir`); `None`: in memory only.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -113,8 +129,28 @@ impl Config {
             clock: Clock::system(),
             clock_control: false,
             host_concurrency: 128,
+            outbound_capacity: 4096,
+            max_connections: 4096,
+            retention_bytes: 128 * MB,
+            insecure_tls: false,
+            rewrite_localhost: None,
             finished_message_grace_ms: 10_000,
+            data_dir: None,
         }
+    }
+}
+
+/// File descriptors kept for everything but sockets (the listener, logs, data files).
+const RESERVED_FDS: u64 = 64;
+
+impl Config {
+    /// Sizes the socket budgets from the process's file-descriptor limit: half for API
+    /// connections, a quarter for deliveries in flight (each may also leave an idle pooled
+    /// connection behind, so deliveries can hold up to the other quarter).
+    pub fn size_for_fd_limit(&mut self, fd_limit: u64) {
+        let usable = fd_limit.saturating_sub(RESERVED_FDS).max(64) as usize;
+        self.max_connections = usable / 2;
+        self.outbound_capacity = (usable / 4).min(1 << 16);
     }
 }
 

@@ -73,6 +73,17 @@ impl MessageId {
     pub fn random() -> Self {
         Self(random_u128())
     }
+
+    /// Which of `n` shards the id belongs to (the ids are random, so shards fill evenly).
+    pub fn shard(&self, n: usize) -> usize {
+        ((self.0 >> 64) as u64 % n as u64) as usize
+    }
+
+    /// A fixed id, for tests.
+    #[cfg(test)]
+    pub fn from_u128(n: u128) -> Self {
+        Self(n)
+    }
 }
 
 /// Hashes a [`MessageId`] by folding its bits: the ids are random already, so the default

@@ -23,10 +23,21 @@ pub fn judge(
     response: Option<&Response>,
     now_ms: i64,
 ) -> Verdict {
+    if response.is_some_and(|r| (200..300).contains(&r.status)) {
+        return Verdict::Delivered;
+    }
+    judge_refused(spec, retried, response, now_ms)
+}
+
+/// Judges an attempt that did not deliver: its answer (if any) was not a success, or was
+/// refused for another reason (a workflow Init answered by something that is not a workflow).
+pub fn judge_refused(
+    spec: &MessageSpec,
+    retried: u32,
+    response: Option<&Response>,
+    now_ms: i64,
+) -> Verdict {
     if let Some(r) = response {
-        if (200..300).contains(&r.status) {
-            return Verdict::Delivered;
-        }
         let non_retryable = r.status == 489
             && r.headers
                 .get_str("upstash-nonretryable-error")

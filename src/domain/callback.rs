@@ -7,6 +7,7 @@ use serde::ser::Serializer;
 
 use super::header_list::HeaderList;
 use super::message::{MessageSpec, Response};
+use super::workflow::FailureFields;
 
 struct Headers<'a>(&'a HeaderList);
 
@@ -42,6 +43,10 @@ struct Body<'a> {
     schedule_id: Option<&'a str>,
     #[serde(rename = "callerIP")]
     caller_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow_run_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow_created_at: Option<i64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -57,6 +62,29 @@ pub fn body(
     response: Option<&Response>,
     dlq_id: Option<&str>,
 ) -> Vec<u8> {
+    body_with(source, retried, response, dlq_id, None)
+}
+
+/// The failure-callback body of a workflow run's message: the same fields plus the run's
+/// `workflowRunId` and `workflowCreatedAt`, with `url` the workflow URL and `sourceBody` the
+/// run's initial payload (which the SDK's failure function gets as its request payload).
+pub fn body_for_run(
+    source: &MessageSpec,
+    retried: u32,
+    response: Option<&Response>,
+    dlq_id: Option<&str>,
+    run: &FailureFields,
+) -> Vec<u8> {
+    body_with(source, retried, response, dlq_id, Some(run))
+}
+
+fn body_with(
+    source: &MessageSpec,
+    retried: u32,
+    response: Option<&Response>,
+    dlq_id: Option<&str>,
+    run: Option<&FailureFields>,
+) -> Vec<u8> {
     let empty = Response::default();
     let r = response.unwrap_or(&empty);
     let origin = source.origin();
@@ -70,14 +98,16 @@ pub fn body(
         source_message_id: source.id.to_string(),
         topic_name: origin.topic_name.as_deref(),
         endpoint_name: origin.endpoint_name.as_deref(),
-        url: &source.url,
+        url: run.map_or(&source.url, |r| &r.url),
         method: source.options.method.as_str(),
         source_header: Headers(&source.options.headers),
-        source_body: STANDARD.encode(&source.body),
+        source_body: STANDARD.encode(run.map_or(&source.body, |r| &r.source_body)),
         not_before: source.not_before.to_string(),
         created_at: source.created_at.to_string(),
         schedule_id: origin.schedule_id.as_deref(),
         caller_ip: source.caller_ip.to_string(),
+        workflow_run_id: run.map(|r| &*r.run_id),
+        workflow_created_at: run.map(|r| r.created_at),
     };
     // Plain strings, numbers and maps: serialization cannot fail.
     serde_json::to_vec(&body).unwrap_or_default()

@@ -9,6 +9,9 @@ use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
+/// 2000-01-01T00:00:00Z.
+const EPOCH_2000_MS: i64 = 946_684_800_000;
+
 #[derive(Clone, Debug)]
 pub struct CronSpec {
     /// The expression as given, surrounding whitespace trimmed (echoed back by the API).
@@ -43,7 +46,16 @@ impl CronSpec {
         let cron = parser
             .parse(pattern)
             .map_err(|e| format!("invalid cron expression \"{pattern}\": {e}"))?;
-        Ok(Self { source, tz, cron })
+        let pattern = pattern.to_string();
+        let spec = Self { source, tz, cron };
+        // Any expression that can fire does so within 28 years of any date (the calendar
+        // repeats); croner gives up on the others (31 February) after a bounded search.
+        if spec.next_after(EPOCH_2000_MS).is_none() {
+            return Err(format!(
+                "cron expression \"{pattern}\" can never fire (no date matches it)"
+            ));
+        }
+        Ok(spec)
     }
 
     /// The first fire time strictly after `after_ms` (unix ms), as unix ms.
@@ -153,5 +165,15 @@ mod tests {
                 .contains("Mars/Olympus")
         );
         assert!(CronSpec::parse("").is_err());
+    }
+
+    #[test]
+    fn expressions_that_can_never_fire_are_refused() {
+        for never in ["0 0 31 2 *", "0 0 30 2 *", "15 10 31 4 *"] {
+            let err = CronSpec::parse(never).unwrap_err();
+            assert!(err.contains("can never fire"), "{never}: {err}");
+        }
+        assert!(CronSpec::parse("0 0 29 2 *").is_ok(), "leap days exist");
+        assert!(CronSpec::parse("0 0 31 2 1").is_ok(), "or any Monday");
     }
 }

@@ -22,8 +22,8 @@ pub enum Destination {
 pub fn parse(raw: &str, query: Option<&str>) -> Result<Destination, InvalidInput> {
     let raw = repair(raw);
     if raw.is_empty() {
-        return Err(InvalidInput(
-            "destination is missing: expected /v2/publish/<url or url group name>".into(),
+        return Err(InvalidInput::new(
+            "destination is missing: expected /v2/publish/<url or url group name>",
         ));
     }
     if starts_with_ci(&raw, "http://") || starts_with_ci(&raw, "https://") {
@@ -33,7 +33,7 @@ pub fn parse(raw: &str, query: Option<&str>) -> Result<Destination, InvalidInput
             url.push_str(&q);
         }
         validate_url(&url)
-            .map_err(|why| InvalidInput(format!("invalid destination \"{url}\": {why}")))?;
+            .map_err(|why| InvalidInput::new(format!("invalid destination \"{url}\": {why}")))?;
         return Ok(Destination::Url(url));
     }
     if let Some(name) = raw.strip_prefix("api/") {
@@ -73,7 +73,7 @@ pub fn validate_name(name: &str, what: &str) -> Result<(), InvalidInput> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     {
-        return Err(InvalidInput(format!(
+        return Err(InvalidInput::new(format!(
             "invalid {what} \"{name}\": only letters, digits, '.', '_' and '-' are allowed"
         )));
     }
@@ -177,8 +177,33 @@ pub fn host_key(url: &str) -> &str {
     authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
 
+/// (`host:port`, path) of a URL: the units of delivery slots (see `engine::core::slots`).
+pub fn route_key(url: &str) -> (&str, &str) {
+    let host = host_key(url);
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let after = rest.find(['/', '?', '#']).map_or("", |i| &rest[i..]);
+    let path = after.split(['?', '#']).next().unwrap_or("");
+    (host, if path.is_empty() { "/" } else { path })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn route_keys() {
+        assert_eq!(
+            super::route_key("http://u:p@localhost:3000/api/a?x=1#f"),
+            ("localhost:3000", "/api/a")
+        );
+        assert_eq!(
+            super::route_key("https://example.com"),
+            ("example.com", "/")
+        );
+        assert_eq!(
+            super::route_key("https://example.com?q"),
+            ("example.com", "/")
+        );
+    }
+
     use super::*;
 
     #[test]
@@ -225,17 +250,17 @@ mod tests {
             parse("api/llm", None).unwrap(),
             Destination::Api("llm".into())
         );
-        assert!(parse("", None).unwrap_err().0.contains("missing"));
+        assert!(parse("", None).unwrap_err().message.contains("missing"));
         assert!(
             parse("bad name!", None)
                 .unwrap_err()
-                .0
+                .message
                 .contains("url group name")
         );
         assert!(
             parse("http://", None)
                 .unwrap_err()
-                .0
+                .message
                 .contains("invalid destination")
         );
         assert!(validate_url("ftp://x.io").is_err());

@@ -5,6 +5,67 @@ use super::log::StateFilter;
 use super::message::MessageSpec;
 use super::options::InvalidInput;
 
+/// Which route a filter is for: each accepts the parameters the official SDKs send to it and
+/// refuses the rest, so a typo (`labeel=x`) is an error instead of silently selecting
+/// everything, which on a bulk delete deletes everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `GET /v2/events`, `GET /v2/logs`.
+    Logs,
+    /// `GET /v2/dlq` and the DLQ bulk delete and retry.
+    Dlq,
+    /// Bulk cancel, `DELETE /v2/messages`.
+    Cancel,
+}
+
+impl Scope {
+    fn accepts(self, name: &str) -> bool {
+        const COMMON: [&str; 17] = [
+            "messageId",
+            "url",
+            "topicName",
+            "urlGroup",
+            "scheduleId",
+            "queueName",
+            "label",
+            "flowControlKey",
+            "callerIp",
+            "callerIP",
+            "fromDate",
+            "toDate",
+            "count",
+            "cursor",
+            // Deprecated in the SDK types ("ignored"), still sent by older callers.
+            "api",
+            // Authentication by query parameter, read by the auth extractor.
+            "qstash_token",
+            "trimBody",
+        ];
+        COMMON.contains(&name)
+            || match self {
+                Self::Logs => matches!(
+                    name,
+                    "messageIds" | "state" | "host" | "path" | "workflowRunId" | "workflowUrl"
+                ),
+                // The SDK types say the DLQ rejects host/path; `source=workflow` selects the
+                // workflow DLQ.
+                Self::Dlq => matches!(name, "dlqId" | "dlqIds" | "responseStatus" | "source"),
+                Self::Cancel => matches!(name, "messageIds" | "host" | "path"),
+            }
+    }
+
+    fn route(self) -> &'static str {
+        match self {
+            Self::Logs => "the logs",
+            Self::Dlq => "the DLQ",
+            Self::Cancel => "bulk cancel",
+        }
+    }
+}
+
+/// Most items one bulk call (cancel, DLQ delete or retry) acts on when `count` is given.
+pub const MAX_BULK_COUNT: usize = 500;
+
 /// Values within one filter are OR-ed, different filters AND-ed; empty = no constraint.
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
@@ -19,6 +80,9 @@ pub struct Filter {
     pub hosts: Vec<String>,
     pub paths: Vec<String>,
     pub dlq_ids: Vec<String>,
+    /// The messages of these workflow runs (logs only), to follow a run message by message.
+    pub workflow_run_ids: Vec<String>,
+    pub workflow_urls: Vec<String>,
     pub response_statuses: Vec<u16>,
     pub state: Option<StateFilter>,
     pub from_date: Option<i64>,
@@ -28,21 +92,20 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Reads filter keys from (name, value) pairs; unknown names are ignored.
+    /// Reads filter keys from (name, value) pairs; a name `scope` does not know is an error.
     pub fn from_pairs<'a>(
+        scope: Scope,
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, InvalidInput> {
         let mut f = Self::default();
         for (name, value) in pairs {
-            let multi = |into: &mut Vec<String>| {
-                into.extend(
-                    value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|v| !v.is_empty())
-                        .map(String::from),
-                )
-            };
+            if !scope.accepts(name) {
+                return Err(InvalidInput::new(format!(
+                    "unknown parameter \"{name}\": {} does not filter by it",
+                    scope.route()
+                )));
+            }
+            let multi = |into: &mut Vec<String>| push_list(into, value);
             match name {
                 "messageId" | "messageIds" => multi(&mut f.message_ids),
                 "url"
@@ -58,29 +121,25 @@ impl Filter {
                 "host" => multi(&mut f.hosts),
                 "path" => multi(&mut f.paths),
                 "dlqId" | "dlqIds" => multi(&mut f.dlq_ids),
+                "workflowRunId" => multi(&mut f.workflow_run_ids),
+                "workflowUrl" if !value.is_empty() => f.workflow_urls.push(value.to_string()),
                 "responseStatus" => {
                     for v in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
                         f.response_statuses.push(v.parse().map_err(|_| {
-                            InvalidInput(format!("invalid responseStatus \"{v}\": expected an HTTP status code"))
+                            InvalidInput::new(format!("invalid responseStatus \"{v}\": expected an HTTP status code"))
                         })?);
                     }
                 }
                 "state" if !value.is_empty() => {
                     f.state = Some(value.parse().map_err(|_| {
-                        InvalidInput(format!(
+                        InvalidInput::new(format!(
                             "invalid state \"{value}\": expected CREATED, ACTIVE, RETRY, ERROR, DELIVERED, FAILED, CANCEL_REQUESTED, CANCELED or IN_PROGRESS"
                         ))
                     })?)
                 }
                 "fromDate" if !value.is_empty() => f.from_date = Some(int(name, value)?),
                 "toDate" if !value.is_empty() => f.to_date = Some(int(name, value)?),
-                "count" if !value.is_empty() => {
-                    let n = int(name, value)?;
-                    if n < 1 {
-                        return Err(InvalidInput(format!("invalid count \"{value}\": must be at least 1")));
-                    }
-                    f.count = Some(n as usize);
-                }
+                "count" if !value.is_empty() => f.count = Some(count(value)?),
                 "cursor" if !value.is_empty() => f.cursor = Some(value.to_string()),
                 _ => {}
             }
@@ -89,10 +148,10 @@ impl Filter {
     }
 
     /// Reads the same keys from a JSON object body (arrays, strings and numbers accepted).
-    pub fn from_json(body: &serde_json::Value) -> Result<Self, InvalidInput> {
+    pub fn from_json(scope: Scope, body: &serde_json::Value) -> Result<Self, InvalidInput> {
         let obj = body
             .as_object()
-            .ok_or_else(|| InvalidInput("the request body must be a JSON object".into()))?;
+            .ok_or_else(|| InvalidInput::new("the request body must be a JSON object"))?;
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (k, v) in obj {
             let mut push = |v: &serde_json::Value| match v {
@@ -106,7 +165,17 @@ impl Filter {
                 other => push(other),
             }
         }
-        Self::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        Self::from_pairs(scope, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// The `count` of a bulk action: at most [`MAX_BULK_COUNT`]; `None` when not given.
+    pub fn bulk_count(&self) -> Result<Option<usize>, InvalidInput> {
+        match self.count {
+            Some(n) if n > MAX_BULK_COUNT => Err(InvalidInput::new(format!(
+                "invalid count \"{n}\": a bulk action takes at most {MAX_BULK_COUNT} at a time"
+            ))),
+            other => Ok(other),
+        }
     }
 
     pub fn in_dates(&self, time: i64) -> bool {
@@ -136,6 +205,12 @@ impl Filter {
         {
             return false;
         }
+        let tag = spec.options.workflow.as_deref();
+        if !any(&self.workflow_run_ids, tag.map(|t| &*t.run_id))
+            || !any(&self.workflow_urls, tag.and_then(|t| t.url.as_deref()))
+        {
+            return false;
+        }
         if !self.labels.is_empty()
             && !spec
                 .options
@@ -160,11 +235,35 @@ impl Filter {
     }
 }
 
-fn int(name: &str, value: &str) -> Result<i64, InvalidInput> {
+/// An integer filter parameter, or a 400 naming it.
+pub fn int(name: &str, value: &str) -> Result<i64, InvalidInput> {
     value
         .trim()
         .parse()
-        .map_err(|_| InvalidInput(format!("invalid {name} \"{value}\": expected an integer")))
+        .map_err(|_| InvalidInput::new(format!("invalid {name} \"{value}\": expected an integer")))
+}
+
+/// A page size (`count`): at least 1.
+pub fn count(value: &str) -> Result<usize, InvalidInput> {
+    let n = int("count", value)?;
+    if n < 1 {
+        return Err(InvalidInput::new(format!(
+            "invalid count \"{value}\": must be at least 1"
+        )));
+    }
+    Ok(n as usize)
+}
+
+/// Appends the comma-separated values of a filter parameter (`a,b`), trimmed, empty ones
+/// left out: every list filter of the logs and DLQ routes reads its values this way.
+pub fn push_list(into: &mut Vec<String>, value: &str) {
+    into.extend(
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(String::from),
+    );
 }
 
 #[cfg(test)]
@@ -173,30 +272,33 @@ mod tests {
 
     #[test]
     fn multi_values_and_errors() {
-        let f = Filter::from_pairs([
-            ("label", "a,b"),
-            ("label", "c"),
-            ("count", "10"),
-            ("state", "cancelled"),
-        ])
+        let f = Filter::from_pairs(
+            Scope::Logs,
+            [
+                ("label", "a,b"),
+                ("label", "c"),
+                ("count", "10"),
+                ("state", "cancelled"),
+            ],
+        )
         .unwrap();
         assert_eq!(f.labels, ["a", "b", "c"]);
         assert_eq!(f.count, Some(10));
         assert!(f.state.is_some());
-        assert!(Filter::from_pairs([("count", "0")]).is_err());
+        assert!(Filter::from_pairs(Scope::Logs, [("count", "0")]).is_err());
         assert!(
-            Filter::from_pairs([("fromDate", "yesterday")])
+            Filter::from_pairs(Scope::Logs, [("fromDate", "yesterday")])
                 .unwrap_err()
-                .0
+                .message
                 .contains("fromDate")
         );
         assert!(
-            Filter::from_pairs([("state", "DONE")])
+            Filter::from_pairs(Scope::Logs, [("state", "DONE")])
                 .unwrap_err()
-                .0
+                .message
                 .contains("state")
         );
-        let paging = Filter::from_pairs([("count", "5"), ("cursor", "x")]).unwrap();
+        let paging = Filter::from_pairs(Scope::Dlq, [("count", "5"), ("cursor", "x")]).unwrap();
         assert_eq!(
             (paging.count, paging.cursor.as_deref()),
             (Some(5), Some("x"))
@@ -205,11 +307,27 @@ mod tests {
 
     #[test]
     fn json_body() {
-        let f =
-            Filter::from_json(&serde_json::json!({"messageIds": ["msg_a", "msg_b"], "count": 3}))
-                .unwrap();
+        let f = Filter::from_json(
+            Scope::Cancel,
+            &serde_json::json!({"messageIds": ["msg_a", "msg_b"], "count": 3}),
+        )
+        .unwrap();
         assert_eq!(f.message_ids, ["msg_a", "msg_b"]);
         assert_eq!(f.count, Some(3));
-        assert!(Filter::from_json(&serde_json::json!([1])).is_err());
+        assert!(Filter::from_json(Scope::Cancel, &serde_json::json!([1])).is_err());
+    }
+
+    #[test]
+    fn unknown_parameters_are_named_and_scopes_differ() {
+        let err = Filter::from_pairs(Scope::Dlq, [("labeel", "x")]).unwrap_err();
+        assert!(err.message.contains("\"labeel\""), "{}", err.message);
+        assert!(Filter::from_pairs(Scope::Dlq, [("host", "a")]).is_err());
+        assert!(Filter::from_pairs(Scope::Logs, [("host", "a"), ("trimBody", "1")]).is_ok());
+        assert!(Filter::from_pairs(Scope::Cancel, [("dlqIds", "1-0")]).is_err());
+        assert!(
+            Filter::from_pairs(Scope::Dlq, [("source", "workflow"), ("qstash_token", "t")]).is_ok()
+        );
+        let too_many = Filter::from_pairs(Scope::Cancel, [("count", "501")]).unwrap();
+        assert!(too_many.bulk_count().unwrap_err().message.contains("500"));
     }
 }

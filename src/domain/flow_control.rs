@@ -9,10 +9,13 @@ use super::message::FlowControl;
 /// (parallelism, rate, period seconds) as carried by one message.
 type Config = (Option<u32>, Option<u32>, u32);
 
-#[derive(Debug)]
+/// Stored with `-data-dir` without its counters (`serde(skip)`): those describe attempts and
+/// waiting messages, which the engine counts again as it restores the messages.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct FlowState {
     pub key: Arc<str>,
     /// Configs of the key's unfinished messages, with how many carry each.
+    #[serde(skip)]
     pending: HashMap<Config, u32>,
     /// What applies when no message is pending (the last effective config).
     last: Config,
@@ -22,12 +25,15 @@ pub struct FlowState {
     /// Pinned (rate, period).
     /// Pinned (rate, period); the rate may be absent when only the period was pinned.
     pub pinned_rate: Option<(Option<u32>, u32)>,
+    #[serde(skip)]
     pub in_flight: u32,
+    #[serde(skip)]
     pub rate_count: u32,
     /// Start of the current rate window (ms).
     pub window_start: i64,
     pub paused: bool,
     /// Messages waiting on this key's limits or pause.
+    #[serde(skip)]
     pub waiting: usize,
 }
 

@@ -211,3 +211,37 @@ mod tests {
         assert_eq!(canonical_name("HELICONE-AUTH"), "Helicone-Auth");
     }
 }
+
+/// The stored form of a list (`#[serde(with = "…::raw")]`): its buffer as it is, so duplicate
+/// names, their order and non-text values survive a restart (the API's map form keeps none
+/// of these).
+pub mod raw {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::HeaderList;
+
+    pub fn serialize<S: Serializer>(list: &HeaderList, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&list.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HeaderList, D::Error> {
+        let buf = serde_bytes_buf(d)?;
+        // Read back only what a builder wrote: a buffer that does not parse to its end is
+        // refused rather than served half.
+        let mut rest: &[u8] = &buf;
+        while !rest.is_empty() {
+            let (_, r) = super::take(rest).ok_or_else(bad)?;
+            let (_, r) = super::take(r).ok_or_else(bad)?;
+            rest = r;
+        }
+        Ok(HeaderList(buf.into_boxed_slice()))
+    }
+
+    fn bad<E: serde::de::Error>() -> E {
+        E::custom("a stored header list is malformed")
+    }
+
+    fn serde_bytes_buf<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(bytes::Bytes::deserialize(d)?.to_vec())
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::message::{MessageSpec, Response};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LogState {
     Created,
     Active,
@@ -74,14 +74,14 @@ impl FromStr for StateFilter {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct LogDetail {
     pub error: Option<String>,
     pub response: Option<Arc<Response>>,
     pub next_delivery_time: Option<i64>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LogEntry {
     /// Monotonic per user; the pagination cursor.
     pub seq: u64,

@@ -13,7 +13,7 @@ use super::header_list::HeaderList;
 use super::retry::RetryExpr;
 use crate::ids::MessageId;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Method {
     Get,
     Post,
@@ -55,7 +55,7 @@ impl fmt::Display for Method {
 }
 
 /// Per-key limits carried by a message (`Upstash-Flow-Control-Key`/`-Value`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FlowControl {
     pub key: Arc<str>,
     pub parallelism: Option<u32>,
@@ -65,7 +65,7 @@ pub struct FlowControl {
 }
 
 /// What `Upstash-Redact-Fields` hides from the API (never from deliveries).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Redaction {
     pub body: bool,
     pub all_headers: bool,
@@ -85,7 +85,7 @@ impl Redaction {
 
 /// A follow-up message target: `Upstash-Callback` or `Upstash-Failure-Callback` with the
 /// options parsed from its `Upstash-Callback-*` / `Upstash-Failure-Callback-*` headers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct CallbackTarget {
     pub url: Arc<str>,
     pub delay_ms: u64,
@@ -94,10 +94,11 @@ pub struct CallbackTarget {
 
 /// Everything the publish headers configure about delivery. Shared (`Arc`) by all messages
 /// produced by one publish, one URL-group fan-out, or one schedule.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct DeliveryOptions {
     pub method: Method,
     /// Forwarded headers (prefix stripped) and `Content-Type`.
+    #[serde(with = "crate::domain::header_list::raw")]
     pub headers: HeaderList,
     pub retries: u32,
     pub retry_delay: Option<RetryExpr>,
@@ -108,6 +109,8 @@ pub struct DeliveryOptions {
     pub labels: Box<[Box<str>]>,
     pub flow_control: Option<FlowControl>,
     pub redact: Redaction,
+    /// Set when the message belongs to a workflow run (`Upstash-Workflow-RunId`).
+    pub workflow: Option<Box<super::workflow::WorkflowTag>>,
 }
 
 impl DeliveryOptions {
@@ -117,14 +120,14 @@ impl DeliveryOptions {
 }
 
 /// Why a message exists, when it is not a plain publish.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Trigger {
     Callback { source: MessageId },
     FailureCallback { source: MessageId },
 }
 
 /// Where a message came from; absent for the common plain publish to keep specs small.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     pub topic_name: Option<Arc<str>>,
     pub endpoint_name: Option<Arc<str>>,
@@ -137,7 +140,7 @@ pub struct Origin {
 }
 
 /// The immutable part of a message.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct MessageSpec {
     pub id: MessageId,
     /// The exact URL called (and signed as `sub`), query string included. Shared with the
@@ -176,15 +179,16 @@ impl MessageSpec {
 
 /// The destination's answer to one attempt. `status` 0 means there was none (timeout,
 /// connection error); `error` then says why.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Response {
     pub status: u16,
+    #[serde(with = "crate::domain::header_list::raw")]
     pub headers: HeaderList,
     pub body: Bytes,
 }
 
 /// Mutable delivery state, owned by the store.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     pub spec: Arc<MessageSpec>,
     /// Retries already started (sent as `Upstash-Retried`).
@@ -193,7 +197,7 @@ pub struct Message {
     pub cancel_requested: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     /// Not started yet, or waiting for the next retry; due at `at` (ms).
     Waiting { at: i64 },
@@ -204,7 +208,7 @@ pub enum Phase {
 }
 
 /// What a parked message waits for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Gate {
     /// Its flow-control key's parallelism, rate or pause.
     Flow,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueueInfo {
     pub name: Arc<str>,
     pub parallelism: u32,

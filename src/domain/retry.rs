@@ -1,9 +1,8 @@
 //! When the next attempt happens: the default backoff, `Upstash-Retry-Delay` expressions and
 //! the `Retry-After` family of response headers. All pure; `now` is an argument.
 
-use std::fmt;
-
 use super::duration::parse_go_duration_ms;
+pub use super::retry_expr::RetryExpr;
 
 pub const MAX_RETRY_DELAY_MS: i64 = 86_400_000;
 
@@ -12,319 +11,6 @@ pub const MAX_RETRY_DELAY_MS: i64 = 86_400_000;
 pub fn default_backoff_ms(k: u32) -> i64 {
     let secs = (2.5 * k as f64).exp().floor();
     (secs.min(86_400.0) as i64) * 1000
-}
-
-/// A parsed `Upstash-Retry-Delay` expression; evaluates to milliseconds.
-#[derive(Clone, PartialEq)]
-pub struct RetryExpr {
-    source: Box<str>,
-    root: Node,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Node {
-    Num(f64),
-    Retried,
-    Neg(Box<Node>),
-    Bin(Op, Box<Node>, Box<Node>),
-    Call(Func, Vec<Node>),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Op {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Rem,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Func {
-    Pow,
-    Sqrt,
-    Abs,
-    Exp,
-    Floor,
-    Ceil,
-    Round,
-    Min,
-    Max,
-}
-
-impl Func {
-    fn by_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "pow" => Self::Pow,
-            "sqrt" => Self::Sqrt,
-            "abs" => Self::Abs,
-            "exp" => Self::Exp,
-            "floor" => Self::Floor,
-            "ceil" => Self::Ceil,
-            "round" => Self::Round,
-            "min" => Self::Min,
-            "max" => Self::Max,
-            _ => return None,
-        })
-    }
-
-    fn arity_ok(self, n: usize) -> bool {
-        match self {
-            Self::Pow => n == 2,
-            Self::Min | Self::Max => n >= 2,
-            _ => n == 1,
-        }
-    }
-
-    fn arity_text(self) -> &'static str {
-        match self {
-            Self::Pow => "2 arguments",
-            Self::Min | Self::Max => "at least 2 arguments",
-            _ => "1 argument",
-        }
-    }
-}
-
-impl fmt::Debug for RetryExpr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.source)
-    }
-}
-
-impl RetryExpr {
-    /// Parses and trial-evaluates an expression; the error text explains what is wrong.
-    pub fn parse(source: &str) -> Result<Self, String> {
-        let mut p = Parser {
-            s: source.as_bytes(),
-            pos: 0,
-        };
-        let root = p.expr(0)?;
-        p.skip_ws();
-        if p.pos != p.s.len() {
-            return Err(format!(
-                "unexpected '{}' at position {}",
-                p.rest_char(),
-                p.pos + 1
-            ));
-        }
-        Ok(Self {
-            source: source.trim().into(),
-            root,
-        })
-    }
-
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
-    /// Delay in ms before the next attempt, `retried` = retries already performed. `None`
-    /// when the result is not a finite number (the caller falls back to the default backoff).
-    pub fn delay_ms(&self, retried: u32) -> Option<i64> {
-        let v = eval(&self.root, retried as f64);
-        if !v.is_finite() {
-            return None;
-        }
-        Some(v.round().clamp(0.0, MAX_RETRY_DELAY_MS as f64) as i64)
-    }
-}
-
-fn eval(n: &Node, retried: f64) -> f64 {
-    match n {
-        Node::Num(v) => *v,
-        Node::Retried => retried,
-        Node::Neg(a) => -eval(a, retried),
-        Node::Bin(op, a, b) => {
-            let (a, b) = (eval(a, retried), eval(b, retried));
-            match op {
-                Op::Add => a + b,
-                Op::Sub => a - b,
-                Op::Mul => a * b,
-                Op::Div => a / b,
-                Op::Rem => a % b,
-            }
-        }
-        Node::Call(f, args) => {
-            let v: Vec<f64> = args.iter().map(|a| eval(a, retried)).collect();
-            match f {
-                Func::Pow => v[0].powf(v[1]),
-                Func::Sqrt => v[0].sqrt(),
-                Func::Abs => v[0].abs(),
-                Func::Exp => v[0].exp(),
-                Func::Floor => v[0].floor(),
-                Func::Ceil => v[0].ceil(),
-                Func::Round => v[0].round(),
-                Func::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
-                Func::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            }
-        }
-    }
-}
-
-/// Recursion guard: deeply nested input must not overflow the stack.
-const MAX_DEPTH: usize = 64;
-
-struct Parser<'a> {
-    s: &'a [u8],
-    pos: usize,
-}
-
-impl Parser<'_> {
-    fn skip_ws(&mut self) {
-        while self.pos < self.s.len() && self.s[self.pos].is_ascii_whitespace() {
-            self.pos += 1;
-        }
-    }
-
-    fn peek(&mut self) -> Option<u8> {
-        self.skip_ws();
-        self.s.get(self.pos).copied()
-    }
-
-    fn rest_char(&self) -> char {
-        std::str::from_utf8(&self.s[self.pos..])
-            .ok()
-            .and_then(|r| r.chars().next())
-            .unwrap_or('?')
-    }
-
-    fn expr(&mut self, depth: usize) -> Result<Node, String> {
-        if depth > MAX_DEPTH {
-            return Err("expression is nested too deeply".into());
-        }
-        let mut left = self.term(depth)?;
-        while let Some(c @ (b'+' | b'-')) = self.peek() {
-            self.pos += 1;
-            let right = self.term(depth)?;
-            let op = if c == b'+' { Op::Add } else { Op::Sub };
-            left = Node::Bin(op, Box::new(left), Box::new(right));
-        }
-        Ok(left)
-    }
-
-    fn term(&mut self, depth: usize) -> Result<Node, String> {
-        let mut left = self.unary(depth)?;
-        while let Some(c @ (b'*' | b'/' | b'%')) = self.peek() {
-            self.pos += 1;
-            let right = self.unary(depth)?;
-            let op = match c {
-                b'*' => Op::Mul,
-                b'/' => Op::Div,
-                _ => Op::Rem,
-            };
-            left = Node::Bin(op, Box::new(left), Box::new(right));
-        }
-        Ok(left)
-    }
-
-    fn unary(&mut self, depth: usize) -> Result<Node, String> {
-        if depth > MAX_DEPTH {
-            return Err("expression is nested too deeply".into());
-        }
-        match self.peek() {
-            Some(b'-') => {
-                self.pos += 1;
-                Ok(Node::Neg(Box::new(self.unary(depth + 1)?)))
-            }
-            Some(b'+') => {
-                self.pos += 1;
-                self.unary(depth + 1)
-            }
-            _ => self.primary(depth),
-        }
-    }
-
-    fn primary(&mut self, depth: usize) -> Result<Node, String> {
-        match self.peek() {
-            None => Err("unexpected end of expression".into()),
-            Some(b'(') => {
-                self.pos += 1;
-                let inner = self.expr(depth + 1)?;
-                self.expect(b')')?;
-                Ok(inner)
-            }
-            Some(c) if c.is_ascii_digit() || c == b'.' => self.number(),
-            Some(c) if c.is_ascii_alphabetic() || c == b'_' => self.ident(depth),
-            Some(_) => Err(format!(
-                "unexpected '{}' at position {}",
-                self.rest_char(),
-                self.pos + 1
-            )),
-        }
-    }
-
-    fn number(&mut self) -> Result<Node, String> {
-        let start = self.pos;
-        while self.pos < self.s.len()
-            && (self.s[self.pos].is_ascii_digit() || self.s[self.pos] == b'.')
-        {
-            self.pos += 1;
-        }
-        let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("");
-        text.parse::<f64>()
-            .map(Node::Num)
-            .map_err(|_| format!("invalid number \"{text}\""))
-    }
-
-    fn ident(&mut self, depth: usize) -> Result<Node, String> {
-        let start = self.pos;
-        while self.pos < self.s.len()
-            && (self.s[self.pos].is_ascii_alphanumeric() || self.s[self.pos] == b'_')
-        {
-            self.pos += 1;
-        }
-        let name = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("");
-        if self.peek() != Some(b'(') {
-            return if name == "retried" {
-                Ok(Node::Retried)
-            } else {
-                Err(format!(
-                    "unknown variable \"{name}\" (only \"retried\" is available)"
-                ))
-            };
-        }
-        let func = Func::by_name(name).ok_or_else(|| {
-            format!("unknown function \"{name}\" (available: pow, sqrt, abs, exp, floor, ceil, round, min, max)")
-        })?;
-        self.pos += 1;
-        let mut args = Vec::new();
-        if self.peek() != Some(b')') {
-            loop {
-                args.push(self.expr(depth + 1)?);
-                if self.peek() == Some(b',') {
-                    self.pos += 1;
-                } else {
-                    break;
-                }
-            }
-        }
-        self.expect(b')')?;
-        if !func.arity_ok(args.len()) {
-            return Err(format!(
-                "{name}() takes {}, got {}",
-                func.arity_text(),
-                args.len()
-            ));
-        }
-        Ok(Node::Call(func, args))
-    }
-
-    fn expect(&mut self, c: u8) -> Result<(), String> {
-        if self.peek() == Some(c) {
-            self.pos += 1;
-            Ok(())
-        } else if self.pos >= self.s.len() {
-            Err(format!(
-                "expected '{}' before the end of the expression",
-                c as char
-            ))
-        } else {
-            Err(format!(
-                "expected '{}' at position {}",
-                c as char,
-                self.pos + 1
-            ))
-        }
-    }
 }
 
 /// The response headers that can dictate the next retry, in the order they are consulted.
@@ -376,7 +62,8 @@ pub fn next_retry_delay_ms(
     if let Some(ms) = retry_after {
         return ms;
     }
-    expr.and_then(|e| e.delay_ms(retried))
+    expr.and_then(|e| e.eval(retried))
+        .map(|v| v.round().clamp(0.0, MAX_RETRY_DELAY_MS as f64) as i64)
         .unwrap_or_else(|| default_backoff_ms(retried + 1))
 }
 
@@ -395,7 +82,10 @@ mod tests {
     }
 
     fn eval_at(src: &str, retried: u32) -> Option<i64> {
-        RetryExpr::parse(src).expect(src).delay_ms(retried)
+        let expr = RetryExpr::parse(src).expect(src);
+        let delay = next_retry_delay_ms(retried, Some(&expr), None);
+        // Non-finite results fall back to the default backoff.
+        expr.eval(retried).map(|_| delay)
     }
 
     #[test]

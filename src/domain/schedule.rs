@@ -10,7 +10,7 @@ use super::message::DeliveryOptions;
 use crate::ids::MessageId;
 
 /// What became of a message a tick produced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TickState {
     InProgress,
     Success,
@@ -28,7 +28,7 @@ impl TickState {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Schedule {
     pub id: Arc<str>,
     pub cron: CronSpec,

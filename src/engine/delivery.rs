@@ -9,14 +9,17 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::domain::header_list::HeaderList;
+use crate::domain::loopback;
 use crate::domain::message::{Method, Response};
+use crate::domain::options::is_framing_header;
+use crate::engine::body::DeliveryBody;
 use crate::engine::core::{Attempt, Dispatch};
 use crate::signing;
 
@@ -25,19 +28,17 @@ const MAX_STORED_RESPONSE: usize = 1024 * 1024;
 /// Redirects followed before the last 3xx counts as the answer (as Go's client does).
 const MAX_REDIRECTS: usize = 10;
 
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, DeliveryBody>;
 
-pub fn client() -> HttpClient {
+pub fn client(insecure_tls: bool) -> HttpClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    let tls = hyper_rustls::HttpsConnectorBuilder::new();
-    // Name the provider: feature unification must not leave rustls guessing at run time.
-    let tls = match tls.with_provider_and_webpki_roots(rustls::crypto::ring::default_provider()) {
-        Ok(t) => t,
-        Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
-    };
-    let connector = tls.https_or_http().enable_http1().wrap_connector(http);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(super::tls::client_config(insecure_tls))
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(256)
@@ -82,7 +83,17 @@ pub fn request_headers(d: &Dispatch, now_s: i64) -> http::HeaderMap {
     if let Some(t) = &origin.topic_name {
         h.insert(TOPIC_NAME.clone(), text_value(t));
     }
-    let jwt = d.signer.sign(&spec.url, &spec.body, now_s);
+    let workflow = d.workflow.as_deref();
+    if let Some(w) = workflow {
+        // The run's headers replace any forwarded copies (the SDKs forward what they got).
+        for (name, value) in &w.headers {
+            h.insert(HeaderName::from_static(name), text_value(value));
+        }
+    }
+    let jwt = match workflow.and_then(|w| w.body.as_ref()) {
+        Some(b) => d.signer.sign_hashed(&spec.url, &b.sha256, now_s),
+        None => d.signer.sign(&spec.url, &spec.body, now_s),
+    };
     // A JWT is base64url and dots: always a valid header value.
     h.insert(
         SIGNATURE.clone(),
@@ -94,6 +105,10 @@ pub fn request_headers(d: &Dispatch, now_s: i64) -> http::HeaderMap {
 
 fn append_forwarded(h: &mut http::HeaderMap, list: &HeaderList) {
     for (name, value) in list.iter() {
+        // Parsing already drops these; the wire is where it must hold, whatever stored them.
+        if is_framing_header(name) {
+            continue;
+        }
         // Forwarded names came from valid request headers; query-parameter forms may not be.
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -117,10 +132,10 @@ fn parse_uri(url: &str) -> Result<Uri, String> {
     })
 }
 
-/// Makes the attempt described by `d`.
-pub async fn send(client: &HttpClient, d: &Dispatch) -> Attempt {
+/// Makes the attempt described by `d`; `rewrite_localhost` is `-rewrite-localhost`'s host.
+pub async fn send(client: &HttpClient, d: &Dispatch, rewrite_localhost: Option<&str>) -> Attempt {
     let deadline = Duration::from_millis(d.timeout_ms);
-    match tokio::time::timeout(deadline, exchange(client, d)).await {
+    match tokio::time::timeout(deadline, exchange(client, d, rewrite_localhost)).await {
         Ok(Ok(response)) => Attempt {
             response: Some(response),
             error: None,
@@ -137,17 +152,23 @@ pub async fn send(client: &HttpClient, d: &Dispatch) -> Attempt {
 }
 
 /// Sends the request, following redirects, and reads the final answer.
-async fn exchange(client: &HttpClient, d: &Dispatch) -> Result<Response, String> {
+async fn exchange(
+    client: &HttpClient,
+    d: &Dispatch,
+    rewrite_localhost: Option<&str>,
+) -> Result<Response, String> {
     let mut uri = parse_uri(&d.spec.url)?;
     let mut method = method(d.spec.options.method);
-    let mut body = d.spec.body.clone();
+    let mut body = DeliveryBody::of(d);
     for _ in 0..=MAX_REDIRECTS {
-        let mut req = Request::new(Full::new(body.clone()));
+        let mut req = Request::new(body.clone());
         *req.method_mut() = method.clone();
-        *req.uri_mut() = uri.clone();
+        *req.uri_mut() = rewrite_localhost
+            .and_then(|to| loopback::rewrite(&uri, to))
+            .unwrap_or_else(|| uri.clone());
         // Built per hop (redirects are rare) so the common case moves it instead of copying.
         *req.headers_mut() = request_headers(d, signing::system_now_s());
-        let resp = client.request(req).await.map_err(|e| describe(&e))?;
+        let resp = client.request(req).await.map_err(|e| describe(&e, &uri))?;
         let status = resp.status();
         if status.is_redirection()
             && let Some(next) = redirect_target(&uri, resp.headers())
@@ -159,7 +180,7 @@ async fn exchange(client: &HttpClient, d: &Dispatch) -> Result<Response, String>
                 && method != http::Method::HEAD
             {
                 method = http::Method::GET;
-                body = Bytes::new();
+                body = DeliveryBody::default();
             }
             uri = next;
             continue;
@@ -184,7 +205,15 @@ async fn read_response(resp: http::Response<hyper::body::Incoming>) -> Result<Re
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_bytes())),
     );
-    let mut body = BytesMut::new();
+    // Sized from Content-Length when given: growing by doubling could leave a 1 MB answer
+    // in a 2 MB allocation, kept by the logs, the DLQ and callbacks.
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = BytesMut::with_capacity(declared.min(MAX_STORED_RESPONSE));
     while let Some(frame) = incoming.frame().await {
         match frame {
             Ok(frame) => {
@@ -203,14 +232,22 @@ async fn read_response(resp: http::Response<hyper::body::Incoming>) -> Result<Re
             }
         }
     }
+    let body = if body.capacity() - body.len() > body.len() / 4 {
+        Bytes::copy_from_slice(&body)
+    } else {
+        body.freeze()
+    };
     Ok(Response {
         status,
         headers,
-        body: body.freeze(),
+        body,
     })
 }
 
-fn describe(e: &hyper_util::client::legacy::Error) -> String {
+fn describe(e: &hyper_util::client::legacy::Error, uri: &Uri) -> String {
+    if let Some(tls) = super::tls::explain(e, uri.host().unwrap_or("the destination")) {
+        return tls;
+    }
     let mut text = if e.is_connect() {
         "connection failed".to_string()
     } else {

@@ -18,6 +18,9 @@ pub enum BrokerError {
         max: String,
         what: &'static str,
     },
+    /// A value above the plan's limit, described by the validation that found it: 412.
+    #[error("{0}")]
+    OverQuota(String),
 }
 
 impl BrokerError {
@@ -40,6 +43,10 @@ impl BrokerError {
 
 impl From<InvalidInput> for BrokerError {
     fn from(e: InvalidInput) -> Self {
-        Self::Invalid(e.0)
+        if e.over_quota {
+            Self::OverQuota(e.message)
+        } else {
+            Self::Invalid(e.message)
+        }
     }
 }

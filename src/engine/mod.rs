@@ -2,35 +2,54 @@
 //! behind a mutex (held only for short synchronous steps, never across an `.await`), the
 //! timer task that wakes due messages, and the delivery tasks.
 
+mod body;
+mod bulk;
+mod controls;
 mod core;
 mod delivery;
+mod durable;
 mod error;
 mod flow_control;
 mod ops;
+mod ops_view;
+mod overview;
 mod queues;
 mod schedules;
+pub mod stats;
 mod timers;
+mod tls;
 mod url_groups;
+mod workflow_logs;
+mod workflows;
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use self::controls::Upcoming;
 pub use self::core::FlowView;
+pub use self::core::Notified;
 pub use self::core::{Attempt, CancelOutcome, Dispatch};
+pub use self::core::{Busy, Gauges};
+pub use self::core::{Recovered, Recovery, is_override};
 pub use self::error::BrokerError;
-pub use self::ops::{MessageView, PublishRequest, PublishResult};
+pub use self::ops::{Backlog, MessageView, PublishRequest, PublishResult};
+pub use self::overview::{Overview, RECENT_WINDOWS};
 pub use self::queues::QueueView;
 pub use self::schedules::ScheduleRequest;
+pub use self::workflow_logs::WorkflowDlqEntry;
+pub use self::workflows::{Inherited, Started};
 pub use delivery::request_headers;
+pub use durable::Durability;
 
 use self::core::Core;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::metrics;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -48,6 +67,14 @@ struct Shared {
     sleeping_until: AtomicI64,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    /// Cancelled when the server begins to stop, before it waits for open connections.
+    closing: CancellationToken,
+    /// The core's counters, shared so they are read without its lock.
+    stats: Arc<stats::Stats>,
+    /// Attempt durations, written by the delivery tasks (never under the lock).
+    latency: metrics::DeliveryLatency,
+    /// With `-data-dir`: where changes wait to be written (`durable.rs`).
+    journal: Option<Arc<crate::persistence::Journal>>,
 }
 
 impl Broker {
@@ -59,16 +86,38 @@ impl Broker {
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
+        Self::start_with(config, store, None, tracker, shutdown)
+    }
+
+    /// [`Broker::start`] on a store read back from a data directory: the engine takes up
+    /// where it was before anything is served.
+    pub fn start_with(
+        config: Arc<Config>,
+        store: Box<dyn Store>,
+        durability: Option<Durability>,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let client = delivery::client(config.insecure_tls);
+        let core = Core::new(store, config.clone());
+        let stats = core.stats().clone();
         let shared = Arc::new(Shared {
-            core: Mutex::new(Core::new(store, config.clone())),
+            core: Mutex::new(core),
             config,
-            client: delivery::client(),
+            client,
             wake: Notify::new(),
             sleeping_until: AtomicI64::new(i64::MAX),
             tracker,
             shutdown,
+            closing: CancellationToken::new(),
+            stats,
+            latency: metrics::DeliveryLatency::new(),
+            journal: durability.as_ref().map(|d| d.journal.clone()),
         });
         let broker = Self { shared };
+        if let Some(d) = durability {
+            broker.with_core(|core, now, out| core.restore(d.flows, d.messages, now, out));
+        }
         let timer = broker.clone();
         broker
             .shared
@@ -85,11 +134,39 @@ impl Broker {
         &self.shared.config.clock
     }
 
-    fn lock(&self) -> MutexGuard<'_, Core> {
+    /// Attempt durations per user and outcome.
+    pub fn delivery_latency(&self) -> &metrics::DeliveryLatency {
+        &self.shared.latency
+    }
+
+    /// Per-user message counters (read without the core lock).
+    pub fn stats(&self) -> &stats::Stats {
+        &self.shared.stats
+    }
+
+    /// Cancelled when the server begins to stop ([`Broker::begin_shutdown`]) or stops:
+    /// long-lived responses (the console's event stream) end with it, so the graceful
+    /// shutdown does not wait for them.
+    pub async fn closing(&self) {
+        tokio::select! {
+            _ = self.shared.closing.cancelled() => {}
+            _ = self.shared.shutdown.cancelled() => {}
+        }
+    }
+
+    /// The server stops accepting requests: ends the long-lived responses.
+    pub fn begin_shutdown(&self) {
+        self.shared.closing.cancel();
+    }
+
+    fn lock(&self) -> durable::CoreGuard<'_> {
         // A panic under the lock is a bug; the state may then be partly updated, but serving
         // on (best effort) is more useful for a development server than failing every later
         // request on a poisoned lock.
-        self.shared.core.lock().unwrap_or_else(|e| e.into_inner())
+        durable::CoreGuard::new(
+            self.shared.core.lock().unwrap_or_else(|e| e.into_inner()),
+            self.shared.journal.is_some(),
+        )
     }
 
     /// Runs `f` on the core, then starts the deliveries it decided on and wakes the timer
@@ -114,28 +191,52 @@ impl Broker {
     }
 
     fn dispatch(&self, dispatches: Vec<Dispatch>) {
+        if dispatches.is_empty() {
+            return;
+        }
+        // With `-data-dir`, an attempt starts only once what it acts on is on disk: a message
+        // is never delivered unless a restart would still know it.
+        let written = self.shared.journal.as_ref().map_or(0, |j| j.pushed());
         for d in dispatches {
             let broker = self.clone();
             self.shared
                 .tracker
-                .spawn(async move { broker.deliver(d).await });
+                .spawn(async move { broker.deliver(d, written).await });
         }
     }
 
-    async fn deliver(self, d: Dispatch) {
+    async fn deliver(self, d: Dispatch, written: u64) {
+        if let Some(journal) = &self.shared.journal
+            && !journal.is_durable(written)
+        {
+            tokio::select! {
+                // A failed writer is logged where it fails; the attempt goes ahead on what is
+                // in memory rather than never.
+                _ = journal.durable(written) => {}
+                _ = self.shared.shutdown.cancelled() => return,
+            }
+        }
         let started = Instant::now();
+        let rewrite = self.shared.config.rewrite_localhost.as_deref();
         let attempt = tokio::select! {
-            a = delivery::send(&self.shared.client, &d) => a,
+            a = delivery::send(&self.shared.client, &d, rewrite) => a,
             _ = self.shared.shutdown.cancelled() => return,
         };
-        let status = attempt.response.as_ref().map_or(0, |r| r.status);
+        let took = started.elapsed();
+        let status = attempt.response.as_ref().map(|r| r.status);
+        let outcome = match status {
+            Some(200..=299) => metrics::Outcome::Success,
+            _ => metrics::Outcome::Error,
+        };
+        self.shared.latency.observe(d.user, outcome, took);
         tracing::info!(
             message_id = %d.spec.id,
+            user = d.user.info().name,
             destination = %d.spec.url,
             status,
-            duration_ms = started.elapsed().as_millis() as u64,
+            duration_ms = took.as_millis() as u64,
             retried = d.retried,
-            error = attempt.error.as_deref().unwrap_or(""),
+            error = attempt.error.as_deref(),
             "delivery attempt"
         );
         self.with_core(|core, now, out| core.complete(&d, attempt, now, out));

@@ -73,6 +73,14 @@ impl Broker {
             Destination::Group(name) => (name, true),
             Destination::Api(name) => return Err(api_destination_error(&name, &parsed)),
         };
+        if parsed.options.workflow.is_some() {
+            if is_group {
+                return Err(BrokerError::Invalid(
+                    "workflow messages go to a URL, not to a URL group".into(),
+                ));
+            }
+            return self.publish_workflow(user, target, parsed, body, caller_ip, queue);
+        }
         let dedup_key = parsed
             .dedup
             .as_ref()
@@ -137,41 +145,18 @@ impl Broker {
         }
     }
 
-    /// Cancels the selected unfinished messages (all of them when nothing selects); returns
-    /// how many were cancelled by this call. `count` is ignored: the JS SDK's
-    /// `cancel({all: true})` sends `count=100` once and expects everything cancelled (older
-    /// SDKs loop until 0, which works too).
-    pub fn cancel_many(&self, user: UserId, filter: &Filter) -> Result<usize> {
-        Ok(self.with_core(|core, now, _| {
-            let ids: Vec<MessageId> = if filter.message_ids.is_empty() {
-                core.store.select_messages(
-                    user,
-                    &mut |m| {
-                        !m.cancel_requested
-                            && filter.in_dates(m.spec.created_at)
-                            && filter.matches_spec(&m.spec)
-                    },
-                    usize::MAX,
-                )
-            } else {
-                filter
-                    .message_ids
-                    .iter()
-                    .filter_map(|id| id.parse().ok())
-                    .collect()
-            };
-            ids.into_iter()
-                .filter(|id| core.cancel(user, *id, now) == CancelOutcome::Cancelled)
-                .count()
-        }))
-    }
-
-    pub fn logs(&self, user: UserId, filter: &Filter) -> Result<Page<LogEntry>> {
+    /// A page of log entries, each with the creation time of its workflow run (a run's
+    /// messages only; `workflowCreatedAt` tells runs that reused an id apart).
+    pub fn logs(
+        &self,
+        user: UserId,
+        filter: &Filter,
+    ) -> Result<(Page<LogEntry>, Vec<Option<i64>>)> {
         let before = parse_cursor(filter.cursor.as_deref())?;
         // The issue caps a page at 100 (OpenAPI too); the SDK docs' 1000 just means more pages.
         let count = filter.count.unwrap_or(DEFAULT_PAGE).min(DEFAULT_PAGE);
         let core = self.lock();
-        Ok(core.store.log_page(
+        let page = core.store.log_page(
             user,
             before,
             &mut |e| {
@@ -180,7 +165,18 @@ impl Broker {
                     && filter.matches_spec(&e.spec)
             },
             count,
-        ))
+        );
+        let runs = core.store.workflow_runs(user);
+        let run_created = page
+            .items
+            .iter()
+            .map(|e| {
+                let tag = e.spec.options.workflow.as_deref()?;
+                tag.run_created_at
+                    .or_else(|| runs.created_at_of(&tag.run_id, e.spec.created_at))
+            })
+            .collect();
+        Ok((page, run_created))
     }
 
     fn dlq_select(
@@ -203,8 +199,10 @@ impl Broker {
                 if !filter.dlq_ids.is_empty() {
                     return filter.dlq_ids.iter().any(|id| **id == *e.dlq_id);
                 }
-                (filter.response_statuses.is_empty()
-                    || filter.response_statuses.contains(&e.response.status))
+                // Failed workflow runs are the workflow DLQ's (`?source=workflow`).
+                e.workflow.is_none()
+                    && (filter.response_statuses.is_empty()
+                        || filter.response_statuses.contains(&e.response.status))
                     && filter.in_dates(e.created_at)
                     && filter.matches_spec(&e.spec)
             },
@@ -235,7 +233,7 @@ impl Broker {
     /// Deletes the selected entries (one page of them when selecting by filter); returns the
     /// number deleted and the cursor of the rest.
     pub fn dlq_delete_many(&self, user: UserId, filter: &Filter) -> Result<(usize, Option<u64>)> {
-        let count = filter.count.unwrap_or(DEFAULT_PAGE);
+        let count = filter.bulk_count()?.unwrap_or(DEFAULT_PAGE);
         self.with_core(|core, now, _| {
             let page = Self::dlq_select(core, user, filter, now, count)?;
             let deleted = page
@@ -271,7 +269,7 @@ impl Broker {
         filter: &Filter,
         overrides: &[Pair<'_>],
     ) -> Result<(Vec<MessageId>, Option<u64>)> {
-        let count = filter.count.unwrap_or(DEFAULT_PAGE);
+        let count = filter.bulk_count()?.unwrap_or(DEFAULT_PAGE);
         // Parsed once, before anything leaves the DLQ.
         let overrides = Overrides::parse(overrides, &self.config().quota, self.clock().now_ms())?;
         self.with_core(|core, now, out| {
@@ -318,6 +316,24 @@ impl Broker {
     pub fn in_flight(&self, user: UserId) -> u32 {
         self.lock().in_flight(user)
     }
+
+    /// Unfinished messages of every user: waiting (delayed, queued, retrying) and in flight.
+    pub fn backlog(&self) -> Backlog {
+        let core = self.lock();
+        let mut backlog = Backlog::default();
+        for user in UserId::all() {
+            let in_flight = core.in_flight(user) as usize;
+            backlog.in_flight += in_flight;
+            backlog.pending += core.store.message_count(user).saturating_sub(in_flight);
+        }
+        backlog
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    pub pending: usize,
+    pub in_flight: usize,
 }
 
 /// Why an `api/<name>` destination cannot be published here.

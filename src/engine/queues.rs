@@ -63,10 +63,6 @@ impl Broker {
         })
     }
 
-    pub fn delete_queue(&self, user: UserId, name: &str) {
-        self.with_core(|core, now, out| core.delete_queue(user, name, now, out));
-    }
-
     pub fn set_queue_paused(&self, user: UserId, name: &str, paused: bool) -> Result<()> {
         self.with_core(|core, now, out| core.set_queue_paused(user, name, paused, now, out))
     }

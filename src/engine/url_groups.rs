@@ -132,10 +132,8 @@ impl Broker {
             .map(|(k, v)| (k.as_str(), v.as_bytes()))
             .collect();
         options::parse(&pairs, &self.config().quota, self.clock().now_ms()).map_err(|e| {
-            BrokerError::Invalid(format!(
-                "invalid default header for url group {name}: {}",
-                e.0
-            ))
+            let message = format!("invalid default header for url group {name}: {}", e.message);
+            BrokerError::from(options::InvalidInput { message, ..e })
         })?;
         self.with_core(|core, now, _| {
             let mut group = core

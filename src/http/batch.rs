@@ -135,11 +135,19 @@ pub async fn batch(
 ) -> ApiResult<Response> {
     let peer = req.peer;
     let items = parse_items(&req.body)?;
-    let results: Vec<Value> = items
-        .into_iter()
-        .map(|item| {
-            publish_item(&app, user, item, peer).unwrap_or_else(|e| json!({ "error": e.message }))
-        })
-        .collect();
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        // The workflow SDKs submit their steps as batches and read the status: 400 means
+        // "the run is over", 412 a quota error. A workflow item's error is the batch's.
+        let workflow = item
+            .headers
+            .iter()
+            .any(|(k, _)| k == "upstash-workflow-runid");
+        match publish_item(&app, user, item, peer) {
+            Ok(v) => results.push(v),
+            Err(e) if workflow => return Err(e),
+            Err(e) => results.push(json!({ "error": e.message })),
+        }
+    }
     Ok(Json(results).into_response())
 }

@@ -52,6 +52,13 @@ pub async fn pause(State(app): State<AppState>, _: User) -> Response {
     now(&app)
 }
 
+/// `/__qstash/clock…` on a server started without `-clock-control`.
+pub async fn disabled() -> ApiError {
+    ApiError::not_found(
+        "the clock controls are off: start the server with -clock-control (or QSTASH_DEV_CLOCK_CONTROL=1) to use /__qstash/clock",
+    )
+}
+
 pub async fn resume(State(app): State<AppState>, _: User) -> Response {
     app.broker.clock().resume();
     now(&app)

@@ -13,13 +13,19 @@ use super::extract::{PathParam, QueryPairs, selection};
 use super::publish::config_pairs;
 use super::views::DlqJson;
 use super::{AppState, done};
+use crate::domain::filter::Scope;
 
+/// Plain entries only; `?source=workflow` (what the workflow SDK sends) lists the workflow
+/// DLQ instead.
 pub async fn list(
     State(app): State<AppState>,
     User(user): User,
     query: QueryPairs,
 ) -> ApiResult<Response> {
-    let page = app.broker.dlq_list(user, &query.filter()?)?;
+    if query.get("source") == Some("workflow") {
+        return super::workflow_logs::dlq_list(State(app), User(user), query).await;
+    }
+    let page = app.broker.dlq_list(user, &query.filter(Scope::Dlq)?)?;
     let messages: Vec<DlqJson<'_>> = page.items.iter().map(DlqJson).collect();
     let mut body = json!({ "messages": messages });
     if let Some(c) = page.next {
@@ -34,6 +40,10 @@ pub async fn get(
     PathParam(id): PathParam,
 ) -> ApiResult<Response> {
     let entry = app.broker.dlq_get(user, &id)?;
+    if entry.workflow.is_some() {
+        // With its run's fields, as the workflow DLQ shows it.
+        return super::workflow_logs::dlq_get(State(app), User(user), PathParam(id)).await;
+    }
     Ok(Json(DlqJson(&entry)).into_response())
 }
 
@@ -52,7 +62,10 @@ pub async fn delete_many(
     query: QueryPairs,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let filter = selection(&query, &body)?;
+    if query.get("source") == Some("workflow") {
+        return super::workflow_logs::dlq_delete_many(State(app), User(user), query).await;
+    }
+    let filter = selection(Scope::Dlq, &query, &body)?;
     let (deleted, cursor) = app.broker.dlq_delete_many(user, &filter)?;
     let mut body = json!({ "deleted": deleted });
     if let Some(c) = cursor {
@@ -83,7 +96,7 @@ pub async fn retry_many(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let filter = selection(&query, &body)?;
+    let filter = selection(Scope::Dlq, &query, &body)?;
     let pairs = config_pairs(&headers, &[]);
     let (ids, cursor) = app.broker.dlq_retry_many(user, &filter, &pairs)?;
     let responses: Vec<_> = ids.iter().map(|id| json!({ "messageId": id })).collect();

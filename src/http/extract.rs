@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use bytes::Bytes;
 
 use super::error::ApiError;
-use crate::domain::filter::Filter;
+use crate::domain::filter::{Filter, Scope};
 
 /// All query parameters, decoded, in order, repeated names kept.
 pub struct QueryPairs(pub Vec<(String, String)>);
@@ -20,8 +20,8 @@ impl QueryPairs {
         self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
-    pub fn filter(&self) -> Result<Filter, ApiError> {
-        Ok(Filter::from_pairs(self.iter())?)
+    pub fn filter(&self, scope: Scope) -> Result<Filter, ApiError> {
+        Ok(Filter::from_pairs(scope, self.iter())?)
     }
 }
 
@@ -44,12 +44,12 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
 /// The selection of a bulk operation: query parameters, plus the keys of a JSON object body
 /// (Python sends `{"messageIds": [...]}` / `{"dlqIds": [...]}` on DELETE).
-pub fn selection(query: &QueryPairs, body: &Bytes) -> Result<Filter, ApiError> {
-    let mut filter = query.filter()?;
+pub fn selection(scope: Scope, query: &QueryPairs, body: &Bytes) -> Result<Filter, ApiError> {
+    let mut filter = query.filter(scope)?;
     if body.iter().any(|b| !b.is_ascii_whitespace()) {
         let json: serde_json::Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-        let from_body = Filter::from_json(&json)?;
+        let from_body = Filter::from_json(scope, &json)?;
         merge(&mut filter, from_body);
     }
     Ok(filter)
@@ -68,6 +68,8 @@ fn merge(into: &mut Filter, from: Filter) {
         hosts,
         paths,
         dlq_ids,
+        workflow_run_ids,
+        workflow_urls,
         response_statuses,
         state,
         from_date,
@@ -86,6 +88,8 @@ fn merge(into: &mut Filter, from: Filter) {
     into.hosts.extend(hosts);
     into.paths.extend(paths);
     into.dlq_ids.extend(dlq_ids);
+    into.workflow_run_ids.extend(workflow_run_ids);
+    into.workflow_urls.extend(workflow_urls);
     into.response_statuses.extend(response_statuses);
     into.state = into.state.or(state);
     into.from_date = into.from_date.or(from_date);

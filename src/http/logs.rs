@@ -11,6 +11,7 @@ use super::auth::User;
 use super::error::ApiResult;
 use super::extract::QueryPairs;
 use super::views::LogJson;
+use crate::domain::filter::Scope;
 
 #[derive(Serialize)]
 struct LogPage<'a> {
@@ -28,8 +29,13 @@ fn page(
     query: &QueryPairs,
     key: &str,
 ) -> ApiResult<Response> {
-    let page = app.broker.logs(user, &query.filter()?)?;
-    let entries: Vec<LogJson<'_>> = page.items.iter().map(LogJson).collect();
+    let (page, run_created) = app.broker.logs(user, &query.filter(Scope::Logs)?)?;
+    let entries: Vec<LogJson<'_>> = page
+        .items
+        .iter()
+        .zip(run_created)
+        .map(|(e, at)| LogJson(e, at))
+        .collect();
     let body = LogPage {
         cursor: page.next.map(|c| c.to_string()),
         events: (key == "events").then_some(&entries[..]),

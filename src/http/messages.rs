@@ -11,6 +11,7 @@ use super::auth::User;
 use super::error::ApiResult;
 use super::extract::{PathParam, QueryPairs, selection};
 use super::views::MessageJson;
+use crate::domain::filter::Scope;
 
 pub async fn get(
     State(app): State<AppState>,
@@ -36,7 +37,7 @@ pub async fn cancel_many(
     query: QueryPairs,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let filter = selection(&query, &body)?;
-    let cancelled = app.broker.cancel_many(user, &filter)?;
+    let filter = selection(Scope::Cancel, &query, &body)?;
+    let cancelled = app.broker.cancel_many(user, &filter).await?;
     Ok(Json(json!({ "cancelled": cancelled })).into_response())
 }

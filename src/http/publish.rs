@@ -6,7 +6,8 @@ use axum::Json;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -40,6 +41,10 @@ fn too_large(app: &AppState) -> ApiError {
     )
 }
 
+/// How much of a body over the size limit is still read (and dropped) so its sender gets the
+/// 413: past it the connection is closed on the sender.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
 /// A batch carries many messages: its body may be this many times a message's limit (each
 /// item is still held to the limit).
 pub const BATCH_SIZE_FACTOR: usize = 64;
@@ -52,24 +57,32 @@ impl Incoming {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
+        // A body over the limit is still read, and dropped, up to DRAIN_LIMIT: the client is
+        // still sending it, and closing on it would give it a broken pipe, not the 413.
+        if declared.is_some_and(|n| n > limit.max(DRAIN_LIMIT)) {
             return Err(too_large(app));
         }
-        let body = match axum::body::to_bytes(body, limit).await {
-            Ok(b) => Bytes::copy_from_slice(&b),
-            Err(e) => {
-                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-                while let Some(s) = source {
-                    if s.is::<http_body_util::LengthLimitError>() {
-                        return Err(too_large(app));
-                    }
-                    source = s.source();
-                }
-                return Err(ApiError::bad_request(format!(
-                    "could not read the request body: {e}"
-                )));
+        let mut body = body;
+        let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                ApiError::bad_request(format!("could not read the request body: {e}"))
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen += data.len();
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            } else if seen > limit.max(DRAIN_LIMIT) {
+                return Err(too_large(app));
             }
-        };
+        }
+        if seen > limit {
+            return Err(too_large(app));
+        }
+        let body = buf.freeze();
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -180,8 +193,11 @@ pub fn parse_for(
         Destination::Group(name) => app.broker.url_group_defaults(user, name),
         _ => Vec::new(),
     };
+    // A later message of a workflow run inherits the run's configuration.
+    let inherited = app.broker.workflow_defaults(user, &pairs);
     let mut pairs = pairs;
     append_lower(&mut pairs, &defaults);
+    append_lower(&mut pairs, inherited.as_ref().map_or(&[], |i| i.pairs()));
     let now = app.broker.clock().now_ms();
     Ok(options::parse(&pairs, &app.broker.config().quota, now)?)
 }

@@ -78,7 +78,7 @@ pub async fn delete(
     User(user): User,
     PathParam(name): PathParam,
 ) -> Response {
-    app.broker.delete_queue(user, &name);
+    app.broker.delete_queue(user, &name).await;
     done()
 }
 

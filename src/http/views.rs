@@ -193,6 +193,25 @@ fn put_response<M: SerializeMap>(
     }
 }
 
+/// The run a workflow message belongs to, so a run can be followed message by message.
+fn put_workflow<M: SerializeMap>(
+    map: &mut M,
+    spec: &MessageSpec,
+    run_created_at: Option<i64>,
+) -> Result<(), M::Error> {
+    let Some(tag) = spec.options.workflow.as_deref() else {
+        return Ok(());
+    };
+    map.serialize_entry("workflowRunId", &*tag.run_id)?;
+    if let Some(at) = run_created_at {
+        map.serialize_entry("workflowCreatedAt", &at)?;
+    }
+    if let Some(url) = &tag.url {
+        map.serialize_entry("workflowUrl", &**url)?;
+    }
+    map.serialize_entry("workflowCallType", tag.call_type.as_str())
+}
+
 pub struct MessageJson<'a>(pub &'a MessageSpec);
 
 impl Serialize for MessageJson<'_> {
@@ -203,7 +222,8 @@ impl Serialize for MessageJson<'_> {
     }
 }
 
-pub struct LogJson<'a>(pub &'a LogEntry);
+/// A log entry, with the creation time of its workflow run when it is a run's message.
+pub struct LogJson<'a>(pub &'a LogEntry, pub Option<i64>);
 
 impl Serialize for LogJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -212,6 +232,7 @@ impl Serialize for LogJson<'_> {
         map.serialize_entry("time", &e.time)?;
         map.serialize_entry("state", e.state.as_str())?;
         put_message_fields(&mut map, &e.spec, Shape::Log)?;
+        put_workflow(&mut map, &e.spec, self.1)?;
         if e.state == LogState::Created && e.spec.not_before > e.time {
             map.serialize_entry("nextDeliveryTime", &e.spec.not_before)?;
         }

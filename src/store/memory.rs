@@ -3,22 +3,32 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use super::{LOG_RETENTION, Page, Published, SigningKeys, Store};
+use super::retention::{
+    DLQ_RETENTION, LOG_RETENTION, LogLedger, PAGE_BYTES, dlq_entry_bytes, page_weight,
+};
+use super::sharded::ShardedMap;
+use super::{Page, Published, SigningKeys, Sizes, Store};
 use crate::domain::dlq::DlqEntry;
 use crate::domain::log::{LogDetail, LogEntry, LogState};
 use crate::domain::message::{Message, MessageSpec};
 use crate::domain::queue::QueueInfo;
 use crate::domain::schedule::Schedule;
 use crate::domain::url_group::UrlGroup;
-use crate::ids::{IdMap, MessageId};
+use crate::domain::workflow::Runs;
+use crate::ids::MessageId;
 use crate::users::{USER_COUNT, UserId};
 
 #[derive(Default)]
 struct UserData {
-    messages: IdMap<Message>,
+    messages: ShardedMap<Message>,
     logs: VecDeque<LogEntry>,
+    log_ledger: LogLedger,
     log_seq: u64,
     dlq: BTreeMap<u64, DlqEntry>,
+    dlq_bytes: usize,
+    /// DLQ entries of failed workflow runs (the workflow DLQ), kept apart from the plain
+    /// DLQ's count without a scan.
+    dlq_workflow: usize,
     dlq_seq: u64,
     keys: Option<SigningKeys>,
     url_groups: BTreeMap<Arc<str>, UrlGroup>,
@@ -26,10 +36,21 @@ struct UserData {
     schedules: HashMap<Arc<str>, Schedule>,
     dedup: HashMap<String, (i64, Published)>,
     dedup_order: VecDeque<(i64, String)>,
+    runs: Runs,
+}
+
+impl UserData {
+    /// Takes a DLQ entry that left the map out of the DLQ's totals.
+    fn forget_dlq(&mut self, e: &DlqEntry) {
+        self.dlq_bytes = self.dlq_bytes.saturating_sub(dlq_entry_bytes(e));
+        self.dlq_workflow -= usize::from(e.workflow.is_some());
+    }
 }
 
 pub struct MemoryStore {
     users: [UserData; USER_COUNT],
+    /// Bytes each user's log, and each user's DLQ, may hold.
+    budget: usize,
 }
 
 impl Default for MemoryStore {
@@ -40,15 +61,12 @@ impl Default for MemoryStore {
 
 impl MemoryStore {
     pub fn new() -> Self {
-        let mut users: [UserData; USER_COUNT] = Default::default();
-        for (i, data) in users.iter_mut().enumerate() {
-            let info = UserId(i as u8).info();
-            data.keys = Some(SigningKeys {
-                current: info.current_signing_key.into(),
-                next: info.next_signing_key.into(),
-            });
-        }
-        Self { users }
+        Self::with_budget(128 * 1024 * 1024)
+    }
+
+    pub fn with_budget(budget: usize) -> Self {
+        let users = std::array::from_fn(|i| fresh(UserId(i as u8)));
+        Self { users, budget }
     }
 
     fn u(&self, user: UserId) -> &UserData {
@@ -60,32 +78,102 @@ impl MemoryStore {
     }
 }
 
+/// A user's data on a fresh start: nothing but the default signing keys.
+fn fresh(user: UserId) -> UserData {
+    let info = user.info();
+    UserData {
+        keys: Some(SigningKeys {
+            current: info.current_signing_key.into(),
+            next: info.next_signing_key.into(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// What a durable store needs to mirror this one and to fill it back at start
+/// (`store::durable`): the newest entries, the oldest sequence numbers still held, and the
+/// counters restored as they were.
+impl MemoryStore {
+    pub(super) fn last_log(&self, user: UserId) -> Option<&LogEntry> {
+        self.u(user).logs.back()
+    }
+
+    /// The oldest log sequence number still held (the next one when the log is empty).
+    pub(super) fn log_floor(&self, user: UserId) -> u64 {
+        let data = self.u(user);
+        data.logs.front().map_or(data.log_seq + 1, |e| e.seq)
+    }
+
+    /// The oldest DLQ sequence number still held (the next one when the DLQ is empty).
+    pub(super) fn dlq_floor(&self, user: UserId) -> u64 {
+        let data = self.u(user);
+        data.dlq.keys().next().copied().unwrap_or(data.dlq_seq)
+    }
+
+    pub(crate) fn restore_log(&mut self, user: UserId, entry: LogEntry) {
+        let data = self.u_mut(user);
+        data.log_seq = data.log_seq.max(entry.seq);
+        data.log_ledger.add(&entry);
+        data.logs.push_back(entry);
+    }
+
+    pub(crate) fn restore_dlq(&mut self, user: UserId, entry: DlqEntry) {
+        let Some(seq) = dlq_seq(&entry.dlq_id) else {
+            return;
+        };
+        let data = self.u_mut(user);
+        data.dlq_seq = data.dlq_seq.max(seq + 1);
+        data.dlq_bytes += dlq_entry_bytes(&entry);
+        data.dlq_workflow += usize::from(entry.workflow.is_some());
+        data.dlq.insert(seq, entry);
+    }
+
+    pub(crate) fn restore_runs(&mut self, user: UserId, runs: Runs) {
+        self.u_mut(user).runs = runs;
+    }
+}
+
 /// `<ms>-<seq>` → seq.
-fn dlq_seq(dlq_id: &str) -> Option<u64> {
+pub(super) fn dlq_seq(dlq_id: &str) -> Option<u64> {
     dlq_id.rsplit_once('-')?.1.parse().ok()
 }
 
-/// Walks `items` (ascending by key) newest first, starting strictly below `before`.
+/// Walks `items` (ascending by key) newest first, starting strictly below `before`; a page
+/// ends after `count` items or [`PAGE_BYTES`] of `weight`, whichever comes first.
 fn page<'a, T: Clone + 'a>(
     newest_first: impl Iterator<Item = &'a T>,
     key: impl Fn(&T) -> u64,
+    weight: impl Fn(&T) -> usize,
     pred: &mut dyn FnMut(&T) -> bool,
     count: usize,
 ) -> Page<T> {
     let mut items = Vec::new();
     let mut next = None;
+    let mut bytes = 0;
     for item in newest_first {
         if !pred(item) {
             continue;
         }
-        if items.len() == count {
+        if items.len() == count || (!items.is_empty() && bytes + weight(item) > PAGE_BYTES) {
             // One more match exists: the page gets a cursor.
             next = items.last().map(&key);
             break;
         }
+        bytes += weight(item);
         items.push(item.clone());
     }
     Page { items, next }
+}
+
+fn log_weight(e: &LogEntry) -> usize {
+    page_weight(
+        &e.spec,
+        e.detail.as_ref().and_then(|d| d.response.as_deref()),
+    )
+}
+
+fn dlq_weight(e: &DlqEntry) -> usize {
+    page_weight(&e.spec, Some(&e.response))
 }
 
 impl Store for MemoryStore {
@@ -102,32 +190,20 @@ impl Store for MemoryStore {
     }
 
     fn remove_message(&mut self, user: UserId, id: MessageId) -> Option<Message> {
-        let data = self.u_mut(user);
-        let removed = data.messages.remove(&id);
-        // Give memory back after a burst (a million queued messages, then drained).
-        if data.messages.capacity() > 1024 && data.messages.len() < data.messages.capacity() / 8 {
-            data.messages.shrink_to(data.messages.len() * 2);
-        }
-        removed
+        // Gives memory back after a burst (a million queued messages, then drained).
+        self.u_mut(user).messages.remove(&id)
     }
 
-    fn select_messages(
-        &self,
-        user: UserId,
-        pred: &mut dyn FnMut(&Message) -> bool,
-        limit: usize,
-    ) -> Vec<MessageId> {
-        let mut ids: Vec<(i64, MessageId)> = self
-            .u(user)
+    fn message_ages(&self, user: UserId) -> Vec<(i64, MessageId)> {
+        self.u(user)
             .messages
             .values()
-            .filter(|m| pred(m))
             .map(|m| (m.spec.created_at, m.spec.id))
-            .collect();
-        // Oldest first, so a capped bulk operation is predictable.
-        ids.sort_unstable();
-        ids.truncate(limit);
-        ids.into_iter().map(|(_, id)| id).collect()
+            .collect()
+    }
+
+    fn message_count(&self, user: UserId) -> usize {
+        self.u(user).messages.len()
     }
 
     fn finished(&self, user: UserId, id: MessageId, since: i64) -> Option<Arc<MessageSpec>> {
@@ -156,18 +232,26 @@ impl Store for MemoryStore {
         spec: Arc<MessageSpec>,
         detail: Option<Arc<LogDetail>>,
     ) {
+        let budget = self.budget;
         let data = self.u_mut(user);
         data.log_seq += 1;
-        if data.logs.len() == LOG_RETENTION {
-            data.logs.pop_front();
-        }
-        data.logs.push_back(LogEntry {
+        let entry = LogEntry {
             seq: data.log_seq,
             time,
             state,
             spec,
             detail,
-        });
+        };
+        data.log_ledger.add(&entry);
+        data.logs.push_back(entry);
+        // Oldest first; the newest entry stays whatever it weighs.
+        while data.logs.len() > 1
+            && (data.logs.len() > LOG_RETENTION || data.log_ledger.bytes() > budget)
+        {
+            if let Some(old) = data.logs.pop_front() {
+                data.log_ledger.remove(&old);
+            }
+        }
     }
 
     fn log_page(
@@ -182,7 +266,7 @@ impl Store for MemoryStore {
             Some(b) => logs.partition_point(|e| e.seq < b),
             None => logs.len(),
         };
-        page(logs.range(..end).rev(), |e| e.seq, pred, count)
+        page(logs.range(..end).rev(), |e| e.seq, log_weight, pred, count)
     }
 
     fn next_dlq_id(&mut self, user: UserId, now: i64) -> Arc<str> {
@@ -193,8 +277,20 @@ impl Store for MemoryStore {
     }
 
     fn insert_dlq(&mut self, user: UserId, entry: DlqEntry) {
-        if let Some(seq) = dlq_seq(&entry.dlq_id) {
-            self.u_mut(user).dlq.insert(seq, entry);
+        let Some(seq) = dlq_seq(&entry.dlq_id) else {
+            return;
+        };
+        let budget = self.budget;
+        let data = self.u_mut(user);
+        data.dlq_bytes += dlq_entry_bytes(&entry);
+        data.dlq_workflow += usize::from(entry.workflow.is_some());
+        data.dlq.insert(seq, entry);
+        // Oldest first; the newest entry stays whatever it weighs.
+        while data.dlq.len() > 1 && (data.dlq.len() > DLQ_RETENTION || data.dlq_bytes > budget) {
+            if let Some((_, old)) = data.dlq.pop_first() {
+                data.forget_dlq(&old);
+                tracing::debug!(dlq_id = %old.dlq_id, "DLQ over its budget: oldest entry dropped");
+            }
         }
     }
 
@@ -206,7 +302,10 @@ impl Store for MemoryStore {
     fn remove_dlq(&mut self, user: UserId, dlq_id: &str) -> Option<DlqEntry> {
         self.dlq(user, dlq_id)?;
         let seq = dlq_seq(dlq_id)?;
-        self.u_mut(user).dlq.remove(&seq)
+        let data = self.u_mut(user);
+        let removed = data.dlq.remove(&seq)?;
+        data.forget_dlq(&removed);
+        Some(removed)
     }
 
     fn dlq_page(
@@ -224,6 +323,7 @@ impl Store for MemoryStore {
         page(
             newest_first,
             |e| dlq_seq(&e.dlq_id).unwrap_or(0),
+            dlq_weight,
             pred,
             count,
         )
@@ -231,12 +331,15 @@ impl Store for MemoryStore {
 
     fn expire_dlq(&mut self, user: UserId, cutoff: i64) {
         // Entries are created in seq order, so the expired ones are at the front.
-        let dlq = &mut self.u_mut(user).dlq;
-        while dlq
+        let data = self.u_mut(user);
+        while data
+            .dlq
             .first_key_value()
             .is_some_and(|(_, e)| e.created_at < cutoff)
         {
-            dlq.pop_first();
+            if let Some((_, old)) = data.dlq.pop_first() {
+                data.forget_dlq(&old);
+            }
         }
     }
 
@@ -320,6 +423,39 @@ impl Store for MemoryStore {
 
     fn remove_schedule(&mut self, user: UserId, id: &str) -> Option<Schedule> {
         self.u_mut(user).schedules.remove(id)
+    }
+
+    fn workflow_runs(&self, user: UserId) -> &Runs {
+        &self.u(user).runs
+    }
+
+    fn workflow_runs_mut(&mut self, user: UserId) -> &mut Runs {
+        &mut self.u_mut(user).runs
+    }
+
+    fn sizes(&self, user: UserId) -> Sizes {
+        let data = self.u(user);
+        Sizes {
+            messages: data.messages.len(),
+            dlq: data.dlq.len(),
+            workflow_dlq: data.dlq_workflow,
+            log_seq: data.log_seq,
+            schedules: data.schedules.len(),
+            paused_schedules: data.schedules.values().filter(|s| s.paused).count(),
+            queues: data.queues.len(),
+            url_groups: data.url_groups.len(),
+        }
+    }
+
+    fn reset_user(&mut self, user: UserId) {
+        let old = self.u(user);
+        // Sequences go on, so log cursors and DLQ ids handed out before never repeat.
+        let (log_seq, dlq_seq) = (old.log_seq, old.dlq_seq);
+        *self.u_mut(user) = UserData {
+            log_seq,
+            dlq_seq,
+            ..fresh(user)
+        };
     }
 
     fn dedup_get(&self, user: UserId, key: &str, now: i64) -> Option<Published> {

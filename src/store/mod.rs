@@ -1,16 +1,21 @@
-//! Where the broker keeps its data: messages, the event log, the DLQ, signing keys and
-//! dedup records, per user.
+//! Where the broker keeps its data: messages, the event log, the DLQ, signing keys, dedup
+//! records and workflow runs, per user.
 //!
 //! The engine only talks to a `dyn Store`, always under its own lock and never across an
 //! `.await`, so the methods are synchronous; a persistent backend (an embedded database,
 //! say) would implement the same trait. Scheduling indexes (timers, waitlists) are not data:
 //! they live in the engine and can be rebuilt from the messages.
 
+mod durable;
 mod memory;
+pub mod retention;
+mod sharded;
 
 use std::sync::Arc;
 
+pub use durable::DurableStore;
 pub use memory::MemoryStore;
+pub use retention::LOG_RETENTION;
 
 use crate::domain::dlq::DlqEntry;
 use crate::domain::log::{LogDetail, LogEntry, LogState};
@@ -18,17 +23,18 @@ use crate::domain::message::{Message, MessageSpec};
 use crate::domain::queue::QueueInfo;
 use crate::domain::schedule::Schedule;
 use crate::domain::url_group::UrlGroup;
+use crate::domain::workflow::Runs;
 use crate::ids::MessageId;
 use crate::users::UserId;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SigningKeys {
     pub current: Arc<str>,
     pub next: Arc<str>,
 }
 
 /// What a deduplicated publish answers: the original response.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Published {
     Message(MessageId),
     /// One message per URL-group endpoint: (id, endpoint URL).
@@ -43,25 +49,42 @@ pub struct Page<T> {
     pub next: Option<u64>,
 }
 
+/// How much a user has of each kind of data, read in one call (the console's overview).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sizes {
+    /// Unfinished messages.
+    pub messages: usize,
+    /// DLQ entries, workflow runs' included.
+    pub dlq: usize,
+    /// The DLQ entries of failed workflow runs (listed by the workflow DLQ routes).
+    pub workflow_dlq: usize,
+    /// The sequence number of the newest log entry (0 before the first): it moves whenever
+    /// the log does.
+    pub log_seq: u64,
+    pub schedules: usize,
+    pub paused_schedules: usize,
+    pub queues: usize,
+    pub url_groups: usize,
+}
+
 pub trait Store: Send {
     // Messages that are not finished yet.
     fn insert_message(&mut self, user: UserId, msg: Message);
     fn message(&self, user: UserId, id: MessageId) -> Option<&Message>;
     fn message_mut(&mut self, user: UserId, id: MessageId) -> Option<&mut Message>;
     fn remove_message(&mut self, user: UserId, id: MessageId) -> Option<Message>;
-    /// Ids of unfinished messages for which `pred` holds, at most `limit`.
-    fn select_messages(
-        &self,
-        user: UserId,
-        pred: &mut dyn FnMut(&Message) -> bool,
-        limit: usize,
-    ) -> Vec<MessageId>;
+    /// (creation time, id) of every unfinished message, in no order: a snapshot for bulk
+    /// operations, which then work through it in slices. Only copies, so it stays quick (a
+    /// few ms) even over a million messages.
+    fn message_ages(&self, user: UserId) -> Vec<(i64, MessageId)>;
+    /// How many messages are unfinished.
+    fn message_count(&self, user: UserId) -> usize;
 
     /// A message that finished (delivered, failed or cancelled) at or after `since` (ms), as
     /// long as the event log still holds its final entry.
     fn finished(&self, user: UserId, id: MessageId, since: i64) -> Option<Arc<MessageSpec>>;
 
-    // The event log: newest `LOG_RETENTION` entries per user.
+    // The event log: the newest entries per user, within `retention`'s count and bytes.
     fn append_log(
         &mut self,
         user: UserId,
@@ -118,10 +141,29 @@ pub trait Store: Send {
     fn put_schedule(&mut self, user: UserId, schedule: Schedule);
     fn remove_schedule(&mut self, user: UserId, id: &str) -> Option<Schedule>;
 
+    // Workflow runs: active and recently finished runs, waiters, stored notifications.
+    fn workflow_runs(&self, user: UserId) -> &Runs;
+    fn workflow_runs_mut(&mut self, user: UserId) -> &mut Runs;
+
+    fn sizes(&self, user: UserId) -> Sizes;
+
+    /// Forgets everything of the user, as on a fresh start (the reset test control).
+    fn reset_user(&mut self, user: UserId);
+
     // Deduplication window.
     fn dedup_get(&self, user: UserId, key: &str, now: i64) -> Option<Published>;
     fn dedup_put(&mut self, user: UserId, key: String, until: i64, published: Published, now: i64);
-}
 
-/// Newest entries kept in each user's event log.
-pub const LOG_RETENTION: usize = 10_000;
+    // Durability (`-data-dir`); the in-memory store keeps the defaults, which do nothing.
+
+    /// A flow-control key's state (encoded) as it now is. The keys live in the engine, so it
+    /// reports them here for a durable store to keep.
+    fn put_flow(&mut self, _user: UserId, _key: &Arc<str>, _encoded: Vec<u8>) {}
+
+    /// The engine lock is about to be released: hands this step's changes to the writer and
+    /// returns the sequence number to wait for before answering or acting on them (`None`
+    /// when nothing changed, or nothing is kept on disk).
+    fn end_step(&mut self) -> Option<u64> {
+        None
+    }
+}

@@ -21,11 +21,31 @@ use crate::config::Quota;
 
 /// A publish-time validation failure; the text names the header at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidInput(pub String);
+pub struct InvalidInput {
+    pub message: String,
+    /// The value is valid but above what the plan allows (answered 412, not 400: the
+    /// workflow SDK turns a 412 into a non-retryable error and reads a 400 on a step as
+    /// "the run is over").
+    pub over_quota: bool,
+}
 
 impl InvalidInput {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            over_quota: false,
+        }
+    }
+
+    pub fn over_quota(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            over_quota: true,
+        }
+    }
+
     pub fn header(name: &str, value: &str, expected: &str) -> Self {
-        Self(format!("invalid {name} header \"{value}\": {expected}"))
+        Self::new(format!("invalid {name} header \"{value}\": {expected}"))
     }
 }
 
@@ -34,22 +54,32 @@ type Result<T> = std::result::Result<T, InvalidInput>;
 /// One incoming header or query parameter: lower-case name, raw value.
 pub type Pair<'a> = (&'a str, &'a [u8]);
 
-/// Headers never forwarded by `Upstash-Header-Forward: true`: our credentials, hop-by-hop
-/// headers, and anything the HTTP client recomputes.
-const NOT_FORWARDED: [&str; 12] = [
-    "authorization",
-    "host",
-    "content-length",
-    "connection",
-    "transfer-encoding",
-    "keep-alive",
-    "upgrade",
-    "te",
-    "trailer",
-    "content-type",
-    "accept-encoding",
-    "expect",
-];
+/// Headers `Upstash-Header-Forward: true` does not pass on besides the framing ones: our
+/// credentials, the content type (delivered as the message's own), and what the HTTP client
+/// negotiates itself.
+const NOT_FORWARDED: [&str; 4] = ["authorization", "content-type", "accept-encoding", "expect"];
+
+/// Names that frame or route the HTTP exchange itself (`headers.md` §2.1). The server always
+/// frames the delivered body and picks the host itself, so these are never forwarded, in
+/// either forwarding mode: a forwarded `Content-Length: 5` on a longer body would truncate the
+/// delivery (and break the signature's body hash), a forwarded `Host` would misroute it.
+/// The SDKs forward the headers of the request they received, so this is everyday traffic.
+pub fn is_framing_header(name: &str) -> bool {
+    const FRAMING: [&str; 8] = [
+        "host",
+        "content-length",
+        "connection",
+        "transfer-encoding",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+    ];
+    FRAMING.iter().any(|f| f.eq_ignore_ascii_case(name))
+        || name
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"))
+}
 
 /// The configuration headers of one level (message, callback or failure callback), still
 /// as text.
@@ -76,6 +106,8 @@ pub struct RawConfig<'a> {
     pub content_type: Option<&'a [u8]>,
     /// `Upstash-Forward-*` (prefix stripped, original case of the suffix).
     pub forward: Vec<Pair<'a>>,
+    /// `Upstash-Workflow-*` and `Upstash-Feature-Set` (suffix after the level's prefix).
+    pub workflow: Vec<Pair<'a>>,
     /// A header whose value is not valid text, reported if it turns out to matter.
     pub bad_value: Option<&'a str>,
 }
@@ -97,6 +129,10 @@ impl<'a> RawConfig<'a> {
                 if !fwd.is_empty() {
                     raw.forward.push((fwd, value));
                 }
+                continue;
+            }
+            if suffix.starts_with("workflow-") || suffix == "feature-set" {
+                raw.workflow.push((suffix, value));
                 continue;
             }
             let slot = match suffix {
@@ -193,7 +229,7 @@ pub fn parse(pairs: &[Pair<'_>], quota: &Quota, now_ms: i64) -> Result<Parsed> {
     };
     let raw = RawConfig::collect(pairs, level.prefix);
     if let Some(name) = raw.bad_value {
-        return Err(InvalidInput(format!(
+        return Err(InvalidInput::new(format!(
             "header {name} must be valid UTF-8 text"
         )));
     }
@@ -228,7 +264,7 @@ pub fn parse(pairs: &[Pair<'_>], quota: &Quota, now_ms: i64) -> Result<Parsed> {
             if let Some(max) = quota.max_delay_ms
                 && at - now_ms > max as i64
             {
-                return Err(InvalidInput(format!(
+                return Err(InvalidInput::new(format!(
                     "Upstash-Not-Before {v} is too far in the future: the {} quota allows at most {} days",
                     quota.kind,
                     max / 86_400_000
@@ -269,14 +305,14 @@ fn parse_delay(v: &str, name: &str, quota: &Quota) -> Result<u64> {
         )
     })?;
     if ms > MAX_SUPPORTED_DELAY_MS {
-        return Err(InvalidInput(format!(
+        return Err(InvalidInput::new(format!(
             "{name} \"{v}\" is more than 100 years"
         )));
     }
     if let Some(max) = quota.max_delay_ms
         && ms > max
     {
-        return Err(InvalidInput(format!(
+        return Err(InvalidInput::new(format!(
             "{name} \"{v}\" exceeds the maximum delay of {} days of the {} quota",
             max / 86_400_000,
             quota.kind
@@ -309,7 +345,7 @@ fn build_options(
                 InvalidInput::header(&level.name("Retries"), v, "expected a non-negative integer")
             })?;
             if n > quota.max_retries {
-                return Err(InvalidInput(format!(
+                return Err(InvalidInput::over_quota(format!(
                     "{} {n} exceeds the maximum of {} retries of the {} quota",
                     level.name("Retries"),
                     quota.max_retries,
@@ -322,7 +358,7 @@ fn build_options(
     let retry_delay = match raw.retry_delay {
         None | Some("") => None,
         Some(v) => Some(RetryExpr::parse(v).map_err(|why| {
-            InvalidInput(format!(
+            InvalidInput::new(format!(
                 "invalid {} expression \"{v}\": {why}",
                 level.name("Retry-Delay")
             ))
@@ -339,7 +375,7 @@ fn build_options(
                 )
             })?;
             if ms > quota.max_timeout_ms {
-                return Err(InvalidInput(format!(
+                return Err(InvalidInput::new(format!(
                     "{} \"{v}\" exceeds the maximum of {} hours of the {} quota",
                     level.name("Timeout"),
                     quota.max_timeout_ms / 3_600_000,
@@ -362,6 +398,13 @@ fn build_options(
         })
         .unwrap_or_default();
     let flow_control = parse_flow_control(raw, level)?;
+    let workflow = super::workflow::tag::parse(
+        &raw.workflow,
+        pairs,
+        level.display,
+        level.prefix == "upstash-",
+    )?
+    .map(Box::new);
     let redact = match raw.redact {
         None => Redaction::default(),
         Some(v) => parse_redaction(v, &level.name("Redact-Fields"))?,
@@ -395,15 +438,14 @@ fn build_options(
         labels,
         flow_control,
         redact,
+        workflow,
     }))
 }
 
 /// The caller's own headers `Upstash-Header-Forward: true` passes on.
 fn plain_headers<'a>(pairs: &'a [Pair<'a>]) -> impl Iterator<Item = &'a Pair<'a>> {
     pairs.iter().filter(|(name, _)| {
-        !name.starts_with("upstash-")
-            && !NOT_FORWARDED.contains(name)
-            && !name.starts_with("proxy-")
+        !name.starts_with("upstash-") && !NOT_FORWARDED.contains(name) && !is_framing_header(name)
     })
 }
 
@@ -425,7 +467,7 @@ fn forwarded_headers(pairs: &[Pair<'_>], raw: &RawConfig<'_>, inherited: Inherit
     }
     for &(name, value) in &raw.forward {
         // A content type forwarded this way is dropped by QStash (the real one is used).
-        if !name.eq_ignore_ascii_case("content-type") {
+        if !name.eq_ignore_ascii_case("content-type") && !is_framing_header(name) {
             b.push(name, value);
         }
     }
@@ -451,7 +493,7 @@ fn callback_target(
     };
     let url_header = format!("{}{}", parent.display, display_suffix.trim_end_matches('-'));
     super::destination::validate_url(url)
-        .map_err(|why| InvalidInput(format!("invalid {url_header} \"{url}\": {why}")))?;
+        .map_err(|why| InvalidInput::new(format!("invalid {url_header} \"{url}\": {why}")))?;
     let prefix = format!("{}{prefix_suffix}", parent.prefix);
     let display = format!("{}{display_suffix}", parent.display);
     let level = Level {
@@ -460,7 +502,7 @@ fn callback_target(
     };
     let raw = RawConfig::collect(pairs, &prefix);
     if let Some(name) = raw.bad_value {
-        return Err(InvalidInput(format!(
+        return Err(InvalidInput::new(format!(
             "header {name} must be valid UTF-8 text"
         )));
     }
@@ -489,7 +531,7 @@ fn parse_flow_control(raw: &RawConfig<'_>, level: &Level<'_>) -> Result<Option<F
     let key = match raw.flow_key {
         None | Some("") => {
             if raw.flow_value.is_some_and(|v| !v.is_empty()) {
-                return Err(InvalidInput(format!(
+                return Err(InvalidInput::new(format!(
                     "{value_header} requires {key_header}"
                 )));
             }
@@ -509,12 +551,12 @@ fn parse_flow_control(raw: &RawConfig<'_>, level: &Level<'_>) -> Result<Option<F
         ));
     }
     let value = raw.flow_value.filter(|v| !v.is_empty()).ok_or_else(|| {
-        InvalidInput(format!(
+        InvalidInput::new(format!(
             "{key_header} requires {value_header} (e.g. \"rate=10,parallelism=5,period=1m\")"
         ))
     })?;
     let fc = parse_flow_control_value(key, value)
-        .map_err(|why| InvalidInput(format!("invalid {value_header} \"{value}\": {why}")))?;
+        .map_err(|why| InvalidInput::new(format!("invalid {value_header} \"{value}\": {why}")))?;
     Ok(Some(fc))
 }
 

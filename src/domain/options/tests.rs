@@ -11,7 +11,7 @@ fn parse_pairs(pairs: &[(&str, &str)]) -> Result<Parsed> {
 }
 
 fn err(pairs: &[(&str, &str)]) -> String {
-    parse_pairs(pairs).unwrap_err().0
+    parse_pairs(pairs).unwrap_err().message
 }
 
 #[test]

@@ -81,7 +81,7 @@ pub fn parse_redaction(value: &str, header: &str) -> Result<Redaction> {
         {
             names.push(Box::from(name));
         } else {
-            return Err(InvalidInput(format!(
+            return Err(InvalidInput::new(format!(
                 "invalid {header} item \"{item}\": expected body, header, or header[Name]"
             )));
         }

@@ -7,6 +7,7 @@ use crate::domain::flow_control::FlowChange;
 use crate::domain::message::{Gate, Phase};
 use crate::domain::queue::QueueInfo;
 use crate::engine::error::BrokerError;
+use crate::ids::MessageId;
 use crate::users::UserId;
 
 /// A flow-control key as `GET /v2/flowControl/{key}` shows it.
@@ -107,19 +108,23 @@ impl Core {
         Ok(())
     }
 
-    /// Removes the queue; its waiting messages are cancelled, started ones finish.
-    pub fn delete_queue(&mut self, user: UserId, name: &str, now: i64, out: &mut Vec<Dispatch>) {
+    /// Removes the queue's definition and returns its waiting messages, which the caller
+    /// cancels (in slices); started ones finish. Nothing new starts from a deleted queue.
+    pub fn delete_queue(
+        &mut self,
+        user: UserId,
+        name: &str,
+        now: i64,
+        out: &mut Vec<Dispatch>,
+    ) -> Vec<MessageId> {
         if self.store.remove_queue(user, name).is_none() {
-            return;
+            return Vec::new();
         }
         let Some(rt) = self.users[user.index()].queues.get_mut(name) else {
-            return;
+            return Vec::new();
         };
         let waiting: Vec<_> = rt.pending.drain(..).collect();
         let paused_retries = std::mem::take(&mut rt.paused_retries);
-        for id in waiting {
-            self.cancel(user, id, now);
-        }
         // Retries held by the pause go on: their messages had started before the deletion.
         for id in paused_retries {
             let parked = self
@@ -129,6 +134,15 @@ impl Core {
             if let Some(spec) = parked.map(|m| m.spec.clone()) {
                 self.try_gates(user, &spec, now, out);
             }
+        }
+        waiting
+    }
+
+    /// Drops the scheduling state of a deleted queue once nothing of it is left (unless a
+    /// queue of that name was created again meanwhile).
+    pub fn forget_queue_if_idle(&mut self, user: UserId, name: &str) {
+        if self.store.queue(user, name).is_some() {
+            return;
         }
         if let Some(rt) = self.users[user.index()].queues.get(name)
             && rt.active.is_empty()

@@ -1,11 +1,11 @@
 //! The gates between "due" and "started": queue order and parallelism, the flow-control key's
-//! pause/parallelism/rate, and the per-host delivery slots. A message blocked by a gate is
+//! pause/parallelism/rate, and the delivery slots (total, per host, per route; `slots.rs`). A message blocked by a gate is
 //! parked in that gate's FIFO waitlist and retried when the gate opens; nothing is polled.
 
 use std::sync::Arc;
 
 use super::{Core, Dispatch, Pump, QueueRuntime};
-use crate::domain::destination::host_key;
+use crate::domain::destination::route_key;
 use crate::domain::flow_control::{Blocked, FlowState};
 use crate::domain::log::LogState;
 use crate::domain::message::{Gate, MessageSpec, Phase};
@@ -15,6 +15,9 @@ use crate::users::UserId;
 
 impl Core {
     pub(super) fn flow_mut(&mut self, user: UserId, key: &str, now: i64) -> &mut FlowState {
+        if self.track_flows {
+            self.dirty_flows.insert((user, key.into()));
+        }
         let flows = &mut self.users[user.index()].flows;
         if !flows.contains_key(key) {
             let key: Arc<str> = key.into();
@@ -80,45 +83,60 @@ impl Core {
         now: i64,
         out: &mut Vec<Dispatch>,
     ) {
-        let id = spec.id;
-        if let Some(fc) = spec.flow_control() {
-            let state = self.flow_mut(user, &fc.key, now);
-            let behind = !from_waitlist && state.waiting > 0;
-            let verdict = if behind {
-                Err(Blocked::UntilReleased)
-            } else {
-                state.check(now)
-            };
-            if let Err(blocked) = verdict {
-                state.waiting += 1;
-                let wake = match blocked {
-                    Blocked::Until(at) => Some(at),
-                    Blocked::UntilReleased => None,
-                };
-                self.flow_waitlist(user, &fc.key).push_back(id);
-                if let Some(at) = wake {
-                    self.schedule_rate_wake(user, &fc.key, at);
-                }
-                self.park(user, id, Gate::Flow);
-                return;
-            }
-        }
-        let limit = self.config.host_concurrency;
-        let host = host_key(&spec.url);
-        let gate = match self.hosts.get_mut(host) {
-            Some(g) => g,
-            None => self.hosts.entry(host.into()).or_default(),
-        };
-        if gate.in_flight >= limit {
-            gate.waiting.push_back((user, id));
-            self.park(user, id, Gate::Host);
+        if !self.pass_flow(user, spec, from_waitlist, now) {
             return;
         }
-        gate.in_flight += 1;
+        let (host, path) = route_key(&spec.url);
+        if !self.slots.acquire_or_wait(host, path, (user, spec.id)) {
+            self.park(user, spec.id, Gate::Host);
+            return;
+        }
+        self.start_with_slot(user, spec, now, out);
+    }
+
+    /// Whether the message's flow-control key lets it start now; if not, it is parked on the
+    /// key's waitlist (and a wake-up planned for a rate window).
+    fn pass_flow(
+        &mut self,
+        user: UserId,
+        spec: &Arc<MessageSpec>,
+        from_waitlist: bool,
+        now: i64,
+    ) -> bool {
+        let Some(fc) = spec.flow_control() else {
+            return true;
+        };
+        let state = self.flow_mut(user, &fc.key, now);
+        let behind = !from_waitlist && state.waiting > 0;
+        let verdict = if behind {
+            Err(Blocked::UntilReleased)
+        } else {
+            state.check(now)
+        };
+        let Err(blocked) = verdict else {
+            return true;
+        };
+        state.waiting += 1;
+        self.flow_waitlist(user, &fc.key).push_back(spec.id);
+        if let Blocked::Until(at) = blocked {
+            self.schedule_rate_wake(user, &fc.key, at);
+        }
+        self.park(user, spec.id, Gate::Flow);
+        false
+    }
+
+    /// Starts a message that holds a delivery slot.
+    fn start_with_slot(
+        &mut self,
+        user: UserId,
+        spec: &Arc<MessageSpec>,
+        now: i64,
+        out: &mut Vec<Dispatch>,
+    ) {
         if let Some(fc) = spec.flow_control() {
             self.flow_mut(user, &fc.key, now).started();
         }
-        self.start(user, id, now, out);
+        self.start(user, spec.id, now, out);
     }
 
     fn flow_waitlist(
@@ -158,8 +176,7 @@ impl Core {
         msg.phase = Phase::InFlight;
         let spec = msg.spec.clone();
         let retried = msg.retried;
-        self.store
-            .append_log(user, now, LogState::Active, spec.clone(), None);
+        self.append_log(user, now, LogState::Active, spec.clone(), None);
         self.users[user.index()].in_flight += 1;
         if let Some(q) = spec.queue_name()
             && let Some(rt) = self.queue_rt(user, q)
@@ -175,6 +192,7 @@ impl Core {
             .unwrap_or(self.config.quota.max_timeout_ms);
         out.push(Dispatch {
             user,
+            workflow: self.workflow_delivery(user, &spec),
             spec,
             retried,
             signer: self.signer(user),
@@ -197,39 +215,36 @@ impl Core {
         {
             state.finished();
         }
-        let host = host_key(&spec.url);
-        if let Some(gate) = self.hosts.get_mut(host) {
-            gate.in_flight = gate.in_flight.saturating_sub(1);
-        }
-        self.pump_host(host, now, out);
+        let (host, path) = route_key(&spec.url);
+        self.slots.release(host, path);
+        self.pump_slots(now, out);
         if let Some(fc) = spec.flow_control() {
             self.pump_flow(user, &fc.key, now, out);
         }
     }
 
-    /// Hands free host slots to the messages parked for them, in order.
-    fn pump_host(&mut self, host: &str, now: i64, out: &mut Vec<Dispatch>) {
-        loop {
-            let limit = self.config.host_concurrency;
-            let Some(gate) = self.hosts.get_mut(host) else {
-                return;
+    /// Hands freed delivery slots to waiting messages, routes taking turns. A message whose
+    /// flow-control key closed meanwhile gives its slot back and waits on the key instead.
+    fn pump_slots(&mut self, now: i64, out: &mut Vec<Dispatch>) {
+        let mut starts = Vec::new();
+        let store = &self.store;
+        self.slots.next_starts(
+            |user, id| {
+                store
+                    .message(user, id)
+                    .is_some_and(|m| m.phase == Phase::Parked(Gate::Host))
+            },
+            &mut starts,
+        );
+        for (user, id) in starts {
+            let Some(spec) = self.store.message(user, id).map(|m| m.spec.clone()) else {
+                continue;
             };
-            if gate.in_flight >= limit {
-                return;
-            }
-            let Some((user, id)) = gate.waiting.pop_front() else {
-                if gate.in_flight == 0 && self.hosts.len() > 256 {
-                    self.hosts.remove(host);
-                }
-                return;
-            };
-            let parked = self
-                .store
-                .message(user, id)
-                .filter(|m| m.phase == Phase::Parked(Gate::Host));
-            if let Some(m) = parked {
-                let spec = m.spec.clone();
-                self.try_gates(user, &spec, now, out);
+            if self.pass_flow(user, &spec, false, now) {
+                self.start_with_slot(user, &spec, now, out);
+            } else {
+                let (host, path) = route_key(&spec.url);
+                self.slots.release(host, path);
             }
         }
     }

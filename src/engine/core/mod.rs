@@ -7,17 +7,28 @@
 //! delivered / retry (timer again) / failed (DLQ) → `finish`.
 
 mod admin;
+mod controls;
 mod gates;
+mod log_events;
+mod ops_view;
 mod produce;
+mod restore;
+mod slots;
+mod workflow;
 
 pub use admin::FlowView;
+pub use ops_view::{Busy, Gauges};
 pub use produce::Template;
+pub use slots::SlotLimits;
+pub use workflow::{
+    Notified, Recovered, Recovery, WorkflowDelivery, WorkflowPublish, is_override, next_step,
+};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::domain::attempt::{Verdict, judge, status_error};
+use crate::domain::attempt::{Verdict, judge, judge_refused, status_error};
 use crate::domain::callback;
 use crate::domain::dlq::DlqEntry;
 use crate::domain::flow_control::FlowState;
@@ -26,14 +37,17 @@ use crate::domain::message::{
     CallbackTarget, Message, MessageSpec, Origin, Phase, Response, Trigger,
 };
 use crate::domain::schedule::TickState;
+use crate::engine::stats::Stats;
 use crate::engine::timers::{Timers, Wake};
-use crate::ids::{FnvMap, IdMap, MessageId};
+use crate::ids::{IdMap, MessageId};
 use crate::signing::Signer;
 use crate::store::Store;
 use crate::users::{USER_COUNT, UserId};
 
 /// Timer entries handled per lock acquisition, so a huge due backlog cannot freeze the API.
 const DUE_BATCH: usize = 4096;
+/// Timer entries sifted per step while the heap is being compacted.
+const COMPACT_STEP: usize = 4096;
 
 /// One HTTP attempt to make now.
 #[derive(Debug)]
@@ -43,6 +57,8 @@ pub struct Dispatch {
     pub retried: u32,
     pub signer: Arc<Signer>,
     pub timeout_ms: u64,
+    /// The run's headers and steps array, for a message of a workflow run.
+    pub workflow: Option<Box<WorkflowDelivery>>,
 }
 
 /// What an attempt produced: a response, or why there was none.
@@ -58,12 +74,6 @@ pub enum CancelOutcome {
     /// In flight and already marked: cancelling again changes nothing.
     AlreadyRequested,
     NotFound,
-}
-
-#[derive(Default)]
-struct HostGate {
-    in_flight: usize,
-    waiting: VecDeque<(UserId, MessageId)>,
 }
 
 /// A queue slot held by a started message until it and its callbacks are finished.
@@ -126,7 +136,7 @@ enum End {
 pub struct Core {
     pub store: Box<dyn Store>,
     timers: Timers,
-    hosts: FnvMap<Box<str>, HostGate>,
+    slots: slots::Slots,
     users: [UserRuntime; USER_COUNT],
     /// Each user's current signing key, keyed once: (key, signer).
     signers: [Option<(Arc<str>, Arc<Signer>)>; USER_COUNT],
@@ -138,6 +148,12 @@ pub struct Core {
     /// schedules); the heap is rebuilt when they dominate it.
     stale_timers: usize,
     config: Arc<Config>,
+    /// Counts every logged state change (see [`Core::append_log`]).
+    stats: Arc<Stats>,
+    /// With `-data-dir`: flow-control keys looked at during this step, reported to the store
+    /// at its end (`restore.rs`).
+    track_flows: bool,
+    dirty_flows: std::collections::HashSet<(UserId, Arc<str>)>,
 }
 
 impl Core {
@@ -145,13 +161,39 @@ impl Core {
         Self {
             store,
             timers: Timers::default(),
-            hosts: FnvMap::default(),
+            slots: slots::Slots::new(SlotLimits::for_outbound(
+                config.outbound_capacity,
+                config.host_concurrency,
+            )),
             users: Default::default(),
             signers: Default::default(),
             pumps: Vec::new(),
             stale_timers: 0,
             config,
+            stats: Arc::new(Stats::new()),
+            track_flows: false,
+            dirty_flows: Default::default(),
         }
+    }
+
+    /// The per-user counters, readable without the lock.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// Appends to the user's event log and counts the state change: every log entry of the
+    /// engine goes through here.
+    fn append_log(
+        &mut self,
+        user: UserId,
+        now: i64,
+        state: LogState,
+        spec: Arc<MessageSpec>,
+        detail: Option<Arc<LogDetail>>,
+    ) {
+        self.stats.record(user, state, now);
+        log_events::state_changed(user, now, state, &spec, detail.as_deref());
+        self.store.append_log(user, now, state, spec, detail);
     }
 
     /// The signer of the user's current key (re-keyed after a rotation).
@@ -177,8 +219,12 @@ impl Core {
                 Pump::Flow(user, key) => self.pump_flow(user, &key, now, out),
             }
         }
-        if self.stale_timers > 1024 && self.stale_timers > self.timers.len() / 2 {
-            self.compact_timers();
+        if self.timers.compacting() {
+            self.compact_timers_step();
+        } else if self.stale_timers > 1024 && self.stale_timers > self.timers.len() / 2 {
+            self.timers.start_compaction();
+            self.stale_timers = 0;
+            self.compact_timers_step();
         }
     }
 
@@ -187,21 +233,24 @@ impl Core {
         self.stale_timers += 1;
     }
 
-    /// Drops the heap entries that no longer apply, so cancelling far-future messages or
-    /// replacing schedules over and over cannot grow the heap without bound.
-    fn compact_timers(&mut self) {
+    /// Drops heap entries that no longer apply, a slice per step, so cancelling far-future
+    /// messages or replacing schedules over and over cannot grow the heap without bound.
+    fn compact_timers_step(&mut self) {
         let store = &self.store;
-        self.timers.retain(|at, wake| match wake {
-            Wake::Message(user, id) => store
-                .message(*user, *id)
-                .is_some_and(|m| m.phase == Phase::Waiting { at }),
-            Wake::Schedule(user, id) => store
-                .schedule(*user, id)
-                .is_some_and(|s| s.next_schedule_time == Some(at)),
-            Wake::RateWindow(..) => true,
-        });
-        self.timers.compact();
-        self.stale_timers = 0;
+        self.timers
+            .compact_step(COMPACT_STEP, |at, wake| match wake {
+                Wake::Message(user, id) => store
+                    .message(*user, *id)
+                    .is_some_and(|m| m.phase == Phase::Waiting { at }),
+                Wake::Schedule(user, id) => store
+                    .schedule(*user, id)
+                    .is_some_and(|s| s.next_schedule_time == Some(at)),
+                Wake::RateWindow(..) => true,
+                Wake::WaitTimeout(user, run, event) => {
+                    let runs = store.workflow_runs(*user);
+                    runs.waiter(run, event).is_some_and(|w| w.deadline_ms == at)
+                }
+            });
     }
 
     pub fn next_due(&self) -> Option<i64> {
@@ -229,8 +278,10 @@ impl Core {
         let id = spec.id;
         // A delayed CREATED entry shows `nextDeliveryTime` from the spec (see the log view),
         // so no detail is allocated here.
-        self.store
-            .append_log(user, now, LogState::Created, spec.clone(), None);
+        self.append_log(user, now, LogState::Created, spec.clone(), None);
+        if spec.options.workflow.is_some() {
+            self.workflow_accepted(user, &spec, now);
+        }
         if let Some(fc) = spec.flow_control() {
             let state = self.flow_mut(user, &fc.key, now);
             state.add(fc);
@@ -263,7 +314,6 @@ impl Core {
     pub fn run_due(&mut self, now: i64, out: &mut Vec<Dispatch>) -> bool {
         for _ in 0..DUE_BATCH {
             let Some((at, wake)) = self.timers.pop_due(now) else {
-                self.timers.compact();
                 return false;
             };
             match wake {
@@ -278,6 +328,9 @@ impl Core {
                 }
                 Wake::Schedule(user, id) => self.tick(user, &id, at, now, out),
                 Wake::RateWindow(user, key) => self.rate_window_rolled(user, &key, now, out),
+                Wake::WaitTimeout(user, run, event) => {
+                    self.wait_timed_out(user, &run, &event, at, now, out)
+                }
             }
         }
         true
@@ -325,13 +378,19 @@ impl Core {
             self.finish(user, spec, end);
             return;
         }
-        let error = attempt.error.or_else(|| {
+        // A workflow's Init answered by something that is not a workflow counts as failed.
+        let refusal = crate::domain::workflow::non_workflow_answer(spec, a.response.as_deref());
+        let verdict = match refusal {
+            Some(_) => judge_refused(spec, a.retried, a.response.as_deref(), now),
+            None => judge(spec, a.retried, a.response.as_deref(), now),
+        };
+        let error = attempt.error.or(refusal).or_else(|| {
             a.response
                 .as_ref()
                 .filter(|r| !(200..300).contains(&r.status))
                 .map(|r| status_error(r.status))
         });
-        match judge(spec, a.retried, a.response.as_deref(), now) {
+        match verdict {
             Verdict::Delivered => self.on_delivered(&a, out),
             Verdict::Retry { at } => self.on_retry(&a, at, error, out),
             Verdict::Failed { .. } => self.on_failed(&a, error, out),
@@ -339,11 +398,13 @@ impl Core {
     }
 
     fn log(&mut self, a: &Answered<'_>, state: LogState, detail: LogDetail) {
-        self.store
-            .append_log(a.user, a.now, state, a.spec.clone(), Some(Arc::new(detail)));
+        self.append_log(a.user, a.now, state, a.spec.clone(), Some(Arc::new(detail)));
     }
 
     fn on_delivered(&mut self, a: &Answered<'_>, out: &mut Vec<Dispatch>) {
+        if a.spec.options.workflow.is_some() {
+            self.workflow_attempted(a.user, a.spec, None, a.response.as_deref(), a.now);
+        }
         self.log(
             a,
             LogState::Delivered,
@@ -364,6 +425,10 @@ impl Core {
         out: &mut Vec<Dispatch>,
     ) {
         let next_delivery_time = Some(at);
+        if a.spec.options.workflow.is_some() {
+            let e = error.as_deref().or(Some("failed"));
+            self.workflow_attempted(a.user, a.spec, e, a.response.as_deref(), a.now);
+        }
         self.log(
             a,
             LogState::Error,
@@ -397,32 +462,43 @@ impl Core {
             next_delivery_time: None,
         };
         let detail = Arc::new(detail);
-        self.store.append_log(
+        self.append_log(
             a.user,
             a.now,
             LogState::Error,
             a.spec.clone(),
             Some(detail.clone()),
         );
-        self.store.append_log(
+        self.append_log(
             a.user,
             a.now,
             LogState::Failed,
             a.spec.clone(),
             Some(detail),
         );
+        if a.spec.options.workflow.is_some() {
+            let e = error.as_deref().or(Some("failed"));
+            self.workflow_attempted(a.user, a.spec, e, a.response.as_deref(), a.now);
+        }
+        let run = self.workflow_dlq_ref(a.user, a.spec);
         let dlq_id = self.store.next_dlq_id(a.user, a.now);
-        let cutoff = self.dlq_cutoff(a.now);
-        self.store.expire_dlq(a.user, cutoff);
-        let entry = DlqEntry {
-            dlq_id: dlq_id.clone(),
-            created_at: a.now,
-            spec: a.spec.clone(),
-            retried: a.retried,
-            response: a.response.clone().unwrap_or_default(),
-            error,
-        };
-        self.store.insert_dlq(a.user, entry);
+        self.workflow_failed(a.user, a.spec, &dlq_id, a.response.as_deref(), a.now, out);
+        if !matches!(run, Some(None)) {
+            let cutoff = self.dlq_cutoff(a.now);
+            self.store.expire_dlq(a.user, cutoff);
+            log_events::failed(a.user, a.spec, &dlq_id, error.as_deref());
+            let entry = DlqEntry {
+                dlq_id: dlq_id.clone(),
+                created_at: a.now,
+                spec: a.spec.clone(),
+                retried: a.retried,
+                response: a.response.clone().unwrap_or_default(),
+                error,
+                workflow: run.flatten(),
+            };
+            self.store.insert_dlq(a.user, entry);
+            self.stats.dead_lettered(a.user);
+        }
         self.callback(a, None, out);
         self.callback(a, Some(&dlq_id), out);
         self.finish(a.user, a.spec, End::Failed);
@@ -442,6 +518,9 @@ impl Core {
                 None => return,
             },
         };
+        if self.workflow_drops_callback(user, target) {
+            return;
+        }
         // A queued message keeps its slot until its callbacks are done too.
         let slot_owner = source.queue_name().and_then(|q| {
             let rt = self.users[user.index()].queues.get_mut(q)?;
@@ -449,7 +528,15 @@ impl Core {
             slot.open_children += 1;
             Some((Arc::<str>::from(q), source.id))
         });
-        let body = callback::body(source, retried, response, dlq_id);
+        let run = dlq_id.and(self.workflow_failure_fields(user, source));
+        let body = match &run {
+            Some(run) => callback::body_for_run(source, retried, response, dlq_id, run),
+            None => callback::body(source, retried, response, dlq_id),
+        };
+        let options = match &run {
+            Some(run) => workflow::failure_options(&target.options, run.created_at),
+            None => target.options.clone(),
+        };
         let spec = Arc::new(MessageSpec {
             id: MessageId::random(),
             url: target.url.clone(),
@@ -457,7 +544,7 @@ impl Core {
             created_at: now,
             not_before: now + target.delay_ms as i64,
             caller_ip: source.caller_ip,
-            options: target.options.clone(),
+            options,
             origin: Some(Box::new(Origin {
                 trigger: Some(trigger),
                 slot_owner,
@@ -471,6 +558,9 @@ impl Core {
     /// gives back what it held.
     fn finish(&mut self, user: UserId, spec: &Arc<MessageSpec>, end: End) {
         self.store.remove_message(user, spec.id);
+        if spec.options.workflow.is_some() {
+            self.workflow_finished(user, spec, end);
+        }
         if let Some(fc) = spec.flow_control()
             && let Some(state) = self.users[user.index()].flows.get_mut(&*fc.key)
         {
@@ -511,8 +601,7 @@ impl Core {
         let phase = msg.phase;
         let in_flight = phase == Phase::InFlight;
         msg.cancel_requested = in_flight;
-        self.store
-            .append_log(user, now, LogState::CancelRequested, spec.clone(), None);
+        self.append_log(user, now, LogState::CancelRequested, spec.clone(), None);
         if in_flight {
             return CancelOutcome::Cancelled;
         }
@@ -520,8 +609,7 @@ impl Core {
             self.timer_went_stale();
         }
         self.unpark(user, &spec, phase);
-        self.store
-            .append_log(user, now, LogState::Canceled, spec.clone(), None);
+        self.append_log(user, now, LogState::Canceled, spec.clone(), None);
         self.finish(user, &spec, End::Canceled);
         CancelOutcome::Cancelled
     }

@@ -99,7 +99,6 @@ impl Core {
                 options: t.options.clone(),
                 origin,
             });
-            tracing::info!(message_id = %spec.id, destination = %spec.url, user = user.info().name, "message accepted");
             produced.push((spec.id, url));
             self.accept(user, spec, now, out);
         }
@@ -152,36 +151,53 @@ impl Core {
             return;
         };
         if !s.paused {
-            let s = s.clone();
-            let template = Template {
-                target: &s.destination,
-                is_group: s.is_group,
-                options: &s.options,
-                body: &s.body,
-                caller_ip: s.caller_ip,
-                not_before: at + s.delay_ms as i64,
-                queue: s.queue.clone(),
-                schedule_id: Some(s.id.clone()),
-            };
-            let result = self.produce(user, &template, now, out);
-            if let Some(s) = self.store.schedule_mut(user, id) {
-                s.last_schedule_time = Some(at);
-                match result {
-                    Ok(produced) => {
-                        s.error = None;
-                        s.last_states = produced
-                            .into_iter()
-                            .map(|(m, _)| (m, TickState::InProgress))
-                            .collect();
-                    }
-                    Err(e) => {
-                        tracing::warn!(schedule_id = id, error = %e, "schedule tick could not publish");
-                        s.error = Some(e.to_string());
-                        s.last_states.clear();
-                    }
+            // A failure is recorded on the schedule (its `error`); the next tick tries again.
+            let _ = self.fire(user, id, at, now, out);
+        }
+        self.plan_tick(user, id, at);
+    }
+
+    /// Publishes the schedule's messages for the tick at `at` and records the outcome as its
+    /// last run (a cron tick, or a "run now"); returns the ids of the messages.
+    pub(super) fn fire(
+        &mut self,
+        user: UserId,
+        id: &str,
+        at: i64,
+        now: i64,
+        out: &mut Vec<Dispatch>,
+    ) -> Result<Vec<MessageId>, BrokerError> {
+        let Some(s) = self.store.schedule(user, id) else {
+            return Err(BrokerError::not_found("schedule", id));
+        };
+        let s = s.clone();
+        let template = Template {
+            target: &s.destination,
+            is_group: s.is_group,
+            options: &s.options,
+            body: &s.body,
+            caller_ip: s.caller_ip,
+            not_before: at + s.delay_ms as i64,
+            queue: s.queue.clone(),
+            schedule_id: Some(s.id.clone()),
+        };
+        let result = self
+            .produce(user, &template, now, out)
+            .map(|produced| produced.into_iter().map(|(m, _)| m).collect::<Vec<_>>());
+        if let Some(s) = self.store.schedule_mut(user, id) {
+            s.last_schedule_time = Some(at);
+            match &result {
+                Ok(ids) => {
+                    s.error = None;
+                    s.last_states = ids.iter().map(|m| (*m, TickState::InProgress)).collect();
+                }
+                Err(e) => {
+                    tracing::warn!(schedule_id = id, error = %e, "schedule tick could not publish");
+                    s.error = Some(e.to_string());
+                    s.last_states.clear();
                 }
             }
         }
-        self.plan_tick(user, id, at);
+        result
     }
 }
