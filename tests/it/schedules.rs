@@ -1,14 +1,12 @@
 //! Schedules on the controlled clock: create/get/list shapes, ticks, time zones across a DST
 //! change, overwrite by id, delete, pause/resume, URL-group and queue destinations, validation.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::ext::{eventually, send};
+use crate::common::{Receiver, Reply, TestServer};
 use base64::Engine;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc, Weekday};
-use common::ext::{eventually, send};
-use common::{Receiver, Reply, TestServer};
 use serde_json::{Value, json};
 
 const QUIET: Duration = Duration::from_millis(150);
@@ -646,6 +644,7 @@ async fn invalid_schedules_are_rejected_with_the_problem_named() {
         (vec![("Upstash-Cron", "* * * * * *")], "cron"),
         (vec![("Upstash-Cron", "* * 32 * *")], "cron"),
         (vec![("Upstash-Cron", "every minute")], "cron"),
+        (vec![("Upstash-Cron", "0 0 31 2 *")], "can never fire"),
         (
             vec![("Upstash-Cron", "CRON_TZ=Mars/Olympus * * * * *")],
             "Mars/Olympus",

@@ -1,12 +1,10 @@
 //! Queues: CRUD and shapes, enqueue, FIFO with parallelism 1 (slow and failing heads),
 //! parallelism N, pause/resume, callbacks holding the queue, quotas.
 
-mod common;
-
 use std::time::Duration;
 
-use common::ext::{eventually, send};
-use common::{Receiver, Reply, TestServer};
+use crate::common::ext::{eventually, send};
+use crate::common::{Receiver, Reply, TestServer};
 use serde_json::{Value, json};
 
 const QUIET: Duration = Duration::from_millis(150);

@@ -18,6 +18,7 @@ use qstash::users::USERS;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 
+pub mod binary;
 pub mod ext;
 
 pub const TOKEN: &str = USERS[0].token;

@@ -1,13 +1,11 @@
 //! QStash as a webhook receiver: configuration through query parameters, `?qstash_token=`
 //! instead of Authorization, `Upstash-Header-Forward`, and `Upstash-Redact-Fields`.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::ext::send;
+use crate::common::{Receiver, Reply, TOKEN, TestServer};
 use base64::Engine;
-use common::ext::send;
-use common::{Receiver, Reply, TOKEN, TestServer};
 use serde_json::{Value, json};
 
 const QUIET: Duration = Duration::from_millis(150);

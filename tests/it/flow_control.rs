@@ -1,12 +1,10 @@
 //! Flow control: rate per period and parallelism per key, measured at the receiver; the key
 //! state API (get/list, pause/resume, pin/unpin, resetRate), global parallelism, validation.
 
-mod common;
-
 use std::time::Duration;
 
-use common::ext::{eventually, send};
-use common::{Receiver, Reply, TestServer};
+use crate::common::ext::{eventually, send};
+use crate::common::{Receiver, Reply, TestServer};
 use serde_json::Value;
 
 const QUIET: Duration = Duration::from_millis(150);
@@ -33,7 +31,7 @@ fn align(server: &TestServer) {
 }
 
 /// The largest number of requests in flight at once, given each was held for `hold`.
-fn max_in_flight(got: &[common::Received], hold: Duration) -> usize {
+fn max_in_flight(got: &[crate::common::Received], hold: Duration) -> usize {
     got.iter()
         .map(|r| {
             got.iter()

@@ -1,12 +1,10 @@
 //! The event log: `GET /v2/events` and `GET /v2/logs`, filters, cursors and retention.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::common::{Receiver, Reply, TestServer, enc};
 use base64::Engine;
-use common::{Receiver, Reply, TestServer, enc};
 use serde_json::Value;
 
 const HOUR: (&str, &str) = ("Upstash-Delay", "1h");
@@ -283,7 +281,7 @@ async fn only_the_newest_10000_entries_are_kept_per_user() {
             for _ in (w..TOTAL - EVICTED).step_by(workers) {
                 let resp = http
                     .post(format!("{base}/v2/publish/{url}"))
-                    .bearer_auth(common::TOKEN)
+                    .bearer_auth(crate::common::TOKEN)
                     .header("Upstash-Delay", "1h")
                     .body("x")
                     .send()

@@ -1,12 +1,10 @@
 //! Reading and cancelling messages: `GET/DELETE /v2/messages/{id}` and bulk
 //! `DELETE /v2/messages`.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{Receiver, Reply, TestServer, enc, status_json};
 use base64::Engine;
-use common::{Receiver, Reply, TestServer, enc, status_json};
 use serde_json::json;
 
 const QUIET: Duration = Duration::from_millis(150);
@@ -377,17 +375,37 @@ async fn bulk_cancel_by_filters() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn bulk_cancel_without_selector_takes_every_pending_message_count_is_ignored() {
+async fn bulk_cancel_honours_count_oldest_first_and_takes_everything_without_it() {
     let server = TestServer::start().await;
     let rx = Receiver::start().await;
-    let ids = delayed(&server, &rx, "all", 5).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        // Distinct creation times, so "oldest first" is observable.
+        server.advance(Duration::from_millis(5));
+        ids.extend(delayed(&server, &rx, "all", 1).await);
+    }
     let other = server
         .user(1)
         .publish(&format!("{}/u2", rx.url), &[HOUR], "x")
         .await;
-    // @upstash/qstash 2.12 sends `cancel({all: true})` as one `count=100` call and expects
-    // everything cancelled, so `count` does not cap.
-    assert_eq!(cancel_many(&server, "?count=2").await, 5);
+    // The official SDK suites: `cancel({all: true, count: 1})` cancels one.
+    assert_eq!(cancel_many(&server, "?count=2").await, 2);
+    assert_eq!(
+        last_state(&server, &ids[0]).await,
+        "CANCELED",
+        "oldest first"
+    );
+    assert_eq!(last_state(&server, &ids[1]).await, "CANCELED");
+    assert_eq!(last_state(&server, &ids[2]).await, "CREATED");
+    let (status, body) = server.delete_json("/v2/messages?count=501").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("count"), "{body}");
+    let (status, body) = server.delete_json("/v2/messages?labeel=x").await;
+    assert_eq!(status, 400, "a typo must not select everything: {body}");
+    assert!(body["error"].as_str().unwrap().contains("labeel"), "{body}");
+    assert_eq!(last_state(&server, &ids[2]).await, "CREATED");
+    // No count: everything that is left.
+    assert_eq!(cancel_many(&server, "").await, 3);
     assert_eq!(cancel_many(&server, "").await, 0);
     for id in &ids {
         assert_eq!(last_state(&server, id).await, "CANCELED");

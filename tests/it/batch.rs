@@ -1,12 +1,10 @@
 //! `POST /v2/batch`: URL, URL-group and queue items with their own headers and bodies,
 //! per-item errors, and requests rejected as a whole.
 
-mod common;
-
 use std::time::Duration;
 
-use common::ext::eventually;
-use common::{Receiver, TestServer};
+use crate::common::ext::eventually;
+use crate::common::{Receiver, TestServer};
 use serde_json::{Value, json};
 
 const QUIET: Duration = Duration::from_millis(150);
@@ -18,7 +16,7 @@ fn id(v: &Value) -> String {
         .to_string()
 }
 
-fn by_target<'a>(got: &'a [common::Received], target: &str) -> &'a common::Received {
+fn by_target<'a>(got: &'a [crate::common::Received], target: &str) -> &'a crate::common::Received {
     got.iter()
         .find(|r| r.target == target)
         .unwrap_or_else(|| panic!("nothing delivered to {target}"))
@@ -217,7 +215,7 @@ async fn malformed_batches_are_rejected_whole() {
 async fn batch_items_to_one_queue_are_delivered_in_item_order() {
     let server = TestServer::start().await;
     let rx = Receiver::start().await;
-    rx.set_default(common::Reply::status(200).delay(Duration::from_millis(30)));
+    rx.set_default(crate::common::Reply::status(200).delay(Duration::from_millis(30)));
     let items: Vec<Value> = (0..4)
         .map(|i| json!({"destination": format!("{}/q{i}", rx.url), "queue": "ordered", "body": i.to_string()}))
         .collect();

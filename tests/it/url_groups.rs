@@ -1,12 +1,10 @@
 //! URL groups ("topics"): endpoint CRUD, default headers, and fan-out publishing to real
 //! receivers (each endpoint gets its own message, retries and DLQ entry).
 
-mod common;
-
 use std::time::Duration;
 
-use common::ext::send;
-use common::{Receiver, Reply, TestServer};
+use crate::common::ext::send;
+use crate::common::{Receiver, Reply, TestServer};
 use serde_json::{Value, json};
 
 const QUIET: Duration = Duration::from_millis(150);
@@ -532,7 +530,7 @@ async fn default_headers_are_validated_when_set() {
             server
                 .http
                 .patch(format!("{}/v2/topics/checked", server.url))
-                .bearer_auth(common::TOKEN)
+                .bearer_auth(crate::common::TOKEN)
                 .header("Content-Type", "application/json")
                 .body(json!({ "headers": headers }).to_string()),
         )

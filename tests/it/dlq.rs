@@ -1,11 +1,9 @@
 //! The dead-letter queue: list, get, delete and retry, one by one and in bulk.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Receiver, Reply, TestServer, enc, status_json};
+use crate::common::{Receiver, Reply, TestServer, enc, status_json};
 use serde_json::{Value, json};
 
 fn dlq_ids(json: &Value) -> Vec<&str> {

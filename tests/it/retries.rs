@@ -1,11 +1,9 @@
 //! Delays, retries, backoff, Retry-After and the DLQ, on the controlled clock: nothing here
 //! waits for a real backoff.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Receiver, Reply, TestServer};
+use crate::common::{Receiver, Reply, TestServer};
 
 const QUIET: Duration = Duration::from_millis(150);
 

@@ -1,11 +1,9 @@
 //! Deduplication by id and by content: 202 with the original message id inside the 10-minute
 //! window, one delivery, a new message after the window; what content identity includes.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Receiver, TestServer};
+use crate::common::{Receiver, TestServer};
 use qstash::users::USERS;
 use serde_json::{Value, json};
 
@@ -237,7 +235,7 @@ async fn deduplication_is_per_user() {
         for (k, v) in headers {
             req = req.header(k, v);
         }
-        common::ext::send(req)
+        crate::common::ext::send(req)
     };
     let (status, theirs) = other(vec![("Upstash-Deduplication-Id", "shared")]).await;
     assert_eq!(status, 200, "another user's id space: {theirs}");

@@ -1,11 +1,9 @@
 //! Hostile input and hostile destinations: nothing a client or an endpoint does may crash the
 //! server or stall deliveries to other endpoints.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Receiver, Reply, TestServer, free_port, status_json};
+use crate::common::{Receiver, Reply, TestServer, free_port, status_json};
 use qstash::config::{Config, QuotaKind};
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -40,7 +38,7 @@ async fn a_hanging_or_refusing_destination_does_not_delay_other_deliveries() {
         publishers.spawn(async move {
             let resp = http
                 .post(format!("{base}/v2/publish/{url}"))
-                .bearer_auth(common::TOKEN)
+                .bearer_auth(crate::common::TOKEN)
                 .header("Upstash-Timeout", "1h")
                 .body("x")
                 .send()
@@ -94,7 +92,7 @@ async fn try_send(
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
     {
-        req = req.bearer_auth(common::TOKEN);
+        req = req.bearer_auth(crate::common::TOKEN);
     }
     for (name, value) in headers {
         req = req.header(
@@ -121,8 +119,9 @@ async fn send(
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_routes_and_wrong_methods_answer_json() {
     let server = TestServer::start().await;
+    // "/" and "/console" are the web console (tests/it/console.rs).
     for path in [
-        "/",
+        "/console/nothing",
         "/v2",
         "/v2/",
         "/v2/nothing",
@@ -383,7 +382,7 @@ async fn raw(server: &TestServer, request: &[u8]) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread")]
 async fn raw_protocol_garbage_is_refused_cleanly() {
     let server = TestServer::start().await;
-    let auth = format!("Authorization: Bearer {}\r\n", common::TOKEN);
+    let auth = format!("Authorization: Bearer {}\r\n", crate::common::TOKEN);
     let req = |line: &str, extra: &str| -> Vec<u8> {
         format!("{line}\r\nHost: x\r\n{auth}{extra}Connection: close\r\n\r\n").into_bytes()
     };
@@ -551,4 +550,60 @@ async fn hostile_retry_after_values_keep_the_next_attempt_within_a_day() {
         }
     }
     assert_healthy(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_and_wrong_methods_answer_json_with_the_details_a_client_needs() {
+    let server = TestServer::start().await;
+    // A body over the limit, on a route whose body axum reads: JSON, not text/plain.
+    let resp = server
+        .delete("/v2/messages")
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let (_, json) = status_json(resp).await;
+    assert!(
+        json["error"].as_str().unwrap().contains("too large"),
+        "{json}"
+    );
+    // A wrong method: 405 with Allow, and the error names what the route takes.
+    let resp = server.call("PATCH", "/v2/keys").send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    let allow = resp.headers()["allow"].to_str().unwrap().to_string();
+    assert!(allow.contains("GET"), "{allow}");
+    let (_, json) = status_json(resp).await;
+    assert!(json["error"].as_str().unwrap().contains("GET"), "{json}");
+    // The clock routes without -clock-control say which flag turns them on.
+    let (status, json) = server.get_json("/__qstash/clock").await;
+    assert_eq!(status, 404);
+    assert!(
+        json["error"].as_str().unwrap().contains("-clock-control"),
+        "{json}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_may_forward_hundreds_of_headers() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let mut req = server
+        .post(&format!("/v2/publish/{}/many", rx.url))
+        .body("x");
+    // 500 headers reach the server (hyper's default was 100, answered 431); 80 are forwarded,
+    // which the test receiver (at most 100 headers itself) can take.
+    for i in 0..500 {
+        let name = if i < 80 {
+            "Upstash-Forward-X-H"
+        } else {
+            "X-Not-Forwarded-"
+        };
+        req = req.header(format!("{name}{i}"), format!("v{i}"));
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    let got = rx.wait_for(1).await;
+    assert_eq!(got[0].header("x-h79"), Some("v79"));
+    assert_eq!(got[0].signature_error, None);
 }

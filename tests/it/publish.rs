@@ -1,8 +1,6 @@
 //! Publishing to a URL: what is accepted, and what the destination receives.
 
-mod common;
-
-use common::{Receiver, TestServer};
+use crate::common::{Receiver, TestServer};
 use qstash::users::USERS;
 use std::time::Duration;
 
@@ -102,11 +100,23 @@ async fn each_user_signs_with_its_own_key_and_sees_only_its_messages() {
 async fn bad_headers_are_rejected_with_the_header_named_and_nothing_stored() {
     let server = TestServer::start().await;
     let rx = Receiver::start().await;
+    // Above the plan is a quota error (412), which the workflow SDK tells apart from a 400.
+    let (status, json) = server
+        .post_raw(
+            &format!("/v2/publish/{}/x", rx.url),
+            &[("Upstash-Retries", "99")],
+            "x",
+        )
+        .await;
+    assert_eq!(status, 412, "{json}");
+    assert!(
+        json["error"].as_str().unwrap().contains("Upstash-Retries"),
+        "{json}"
+    );
     for (header, value, needle) in [
         ("Upstash-Delay", "soon", "Upstash-Delay"),
         ("Upstash-Not-Before", "x", "Upstash-Not-Before"),
         ("Upstash-Retries", "many", "Upstash-Retries"),
-        ("Upstash-Retries", "99", "Upstash-Retries"),
         ("Upstash-Retry-Delay", "pow(2", "Upstash-Retry-Delay"),
         ("Upstash-Timeout", "forever", "Upstash-Timeout"),
         ("Upstash-Method", "BREW", "Upstash-Method"),
@@ -167,6 +177,14 @@ async fn invalid_destinations_and_oversized_bodies() {
     let (status, error) = status_and_error(resp).await;
     assert_eq!(status, 413);
     assert!(error.contains("1 MB"), "{error}");
+    // Far more than the sockets buffer: the sender still gets the 413, not a broken pipe.
+    let resp = server
+        .post("/v2/publish/http://127.0.0.1:9/x")
+        .body(vec![b'a'; 24 * 1024 * 1024])
+        .send()
+        .await
+        .expect("the 413 of an oversized body, read to its end");
+    assert_eq!(resp.status(), 413);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -207,7 +225,7 @@ async fn auth_is_required_everywhere() {
         .get(format!(
             "{}/v2/keys?qstash_token={}",
             server.url,
-            common::TOKEN
+            crate::common::TOKEN
         ))
         .send()
         .await
@@ -216,4 +234,70 @@ async fn auth_is_required_everywhere() {
     let resp = server.get("/v3/nothing").send().await.unwrap();
     assert_eq!(resp.status(), 404);
     assert!(resp.json::<serde_json::Value>().await.unwrap()["error"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn framing_headers_are_never_forwarded_in_either_mode() {
+    let server = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let body = r#"{"framed":"by the server"}"#;
+    let framing = [
+        ("Upstash-Forward-Content-Length", "5"),
+        ("Upstash-Forward-Host", "evil.example"),
+        ("Upstash-Forward-Connection", "close"),
+        ("Upstash-Forward-Transfer-Encoding", "gzip"),
+        ("Upstash-Forward-Keep-Alive", "timeout=1"),
+        ("Upstash-Forward-Upgrade", "websocket"),
+        ("Upstash-Forward-TE", "trailers"),
+        ("Upstash-Forward-Trailer", "X-Sum"),
+        ("Upstash-Forward-Proxy-Authorization", "Basic eA=="),
+        ("Upstash-Forward-X-Kept", "yes"),
+    ];
+    server
+        .publish(&format!("{}/explicit", rx.url), &framing, body)
+        .await;
+    // Forward-all mode passes the caller's own headers on; its framing stays behind too.
+    let resp = server
+        .post(&format!("/v2/publish/{}/all", rx.url))
+        .header("Upstash-Header-Forward", "true")
+        .header("Keep-Alive", "timeout=9")
+        .header("Proxy-Authorization", "Basic eQ==")
+        .header("TE", "trailers")
+        .header("X-Also-Kept", "yes")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let got = rx.wait_for(2).await;
+    let host = rx.url.trim_start_matches("http://").to_string();
+    for r in &got {
+        assert_eq!(
+            r.signature_error, None,
+            "{}: body hash must match",
+            r.target
+        );
+        assert_eq!(
+            &r.body[..],
+            body.as_bytes(),
+            "{}: whole body delivered",
+            r.target
+        );
+        assert_eq!(r.header("host"), Some(host.as_str()), "{}", r.target);
+        for name in [
+            "keep-alive",
+            "upgrade",
+            "te",
+            "trailer",
+            "proxy-authorization",
+        ] {
+            assert_eq!(r.header(name), None, "{}: {name} forwarded", r.target);
+        }
+        assert_ne!(r.header("connection"), Some("close"), "{}", r.target);
+        assert_eq!(r.header("transfer-encoding"), None, "{}", r.target);
+    }
+    let explicit = got.iter().find(|r| r.target == "/explicit").unwrap();
+    assert_eq!(explicit.header("x-kept"), Some("yes"));
+    let all = got.iter().find(|r| r.target == "/all").unwrap();
+    assert_eq!(all.header("x-also-kept"), Some("yes"));
 }

@@ -1,9 +1,7 @@
 //! Signing keys (`GET /v2/keys`, `POST /v2/keys/rotate`) and the isolation of the four
 //! predefined users.
 
-mod common;
-
-use common::{Receiver, Reply, TestServer, status_json};
+use crate::common::{Receiver, Reply, TestServer, status_json};
 use qstash::users::USERS;
 use serde_json::json;
 
