@@ -276,6 +276,25 @@ describe("dlq api", () => {
     }
   });
 
+  test("dlq.delete with a misspelt filter key rejects with 400 and deletes nothing", async () => {
+    const path = uniquePath("dlq-typo");
+    const kept = await failNow(client, rx, path);
+    await assert.rejects(client.dlq.delete({ filter: { labeel: "x" } }), isStatus(400));
+    await assert.rejects(client.dlq.listMessages({ filter: { host: "127.0.0.1" } }), isStatus(400));
+    assert.equal((await client.dlq.listMessages({ dlqIds: [kept.dlqId] })).messages.length, 1);
+  });
+
+  test("dlq.delete({filter, count: 1}) deletes one entry and returns a cursor for the rest", async () => {
+    const path = uniquePath("dlq-count");
+    await failNow(client, rx, path);
+    await failNow(client, rx, path);
+    const first = await client.dlq.delete({ filter: { url: rx.url + path }, count: 1 });
+    assert.equal(first.deleted, 1);
+    const second = await client.dlq.delete({ filter: { url: rx.url + path }, count: 1 });
+    assert.equal(second.deleted, 1);
+    assert.equal((await client.dlq.listMessages({ filter: { url: rx.url + path } })).messages.length, 0);
+  });
+
   test("the failed attempts are in the logs with their response status", async () => {
     const path = uniquePath("dlq-logs");
     const failed = await failNow(client, rx, path);

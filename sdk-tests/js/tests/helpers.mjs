@@ -6,6 +6,9 @@
 
 import { after, afterEach, before } from "node:test";
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import http from "node:http";
 import { Client, QstashError, Receiver } from "@upstash/qstash";
 
@@ -123,7 +126,11 @@ export async function startServer({ extraArgs = [] } = {}) {
       "QSTASH_BIN is not set: point it at the qstash binary, e.g. QSTASH_BIN=$PWD/../../target/debug/qstash",
     );
   }
-  const child = spawn(bin, ["dev", "-port", "0", "-clock-control", ...extraArgs], {
+  // QSTASH_TEST_DATA_DIR=1: every server keeps its state in a fresh directory (-data-dir),
+  // so the same tests check that persistence changes nothing the SDK sees.
+  const dataDir = process.env.QSTASH_TEST_DATA_DIR === "1" ? mkdtempSync(join(tmpdir(), "qstash-sdk-")) : null;
+  const dataArgs = dataDir ? ["-data-dir", dataDir] : [];
+  const child = spawn(bin, ["dev", "-port", "0", "-clock-control", ...dataArgs, ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, QSTASH_DEV: "" },
   });
@@ -205,6 +212,20 @@ export async function startServer({ extraArgs = [] } = {}) {
       }
       return res.json;
     },
+    /**
+     * Waits (bounded by `timeout`) until none of the user's messages is due now, in flight or
+     * held at a gate: POST /__qstash/idle. Throws with what is still moving on a timeout.
+     */
+    async waitIdle({ timeout = "10s", token } = {}) {
+      const res = await server.raw("POST", `/__qstash/idle?timeout=${encodeURIComponent(timeout)}`, { token });
+      if (res.status !== 200) throw new Error(`wait idle -> ${res.status} ${res.text}`);
+      return res.json;
+    },
+    /** Wipes the user's state (or every user's, with all: true): POST /__qstash/reset. */
+    async reset({ all = false, token } = {}) {
+      const res = await server.raw("POST", `/__qstash/reset${all ? "?all=true" : ""}`, { token });
+      if (res.status !== 200) throw new Error(`reset -> ${res.status} ${res.text}`);
+    },
     async stop() {
       running.delete(child);
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -213,6 +234,7 @@ export async function startServer({ extraArgs = [] } = {}) {
       const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
       await exited;
       clearTimeout(timer);
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
   return server;

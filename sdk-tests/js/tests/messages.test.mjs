@@ -144,6 +144,34 @@ describe("messages", () => {
     }
   });
 
+  test("cancel({all: true, count: 1}) and cancel({filter: {label}, count: 1}) cancel exactly one each", async () => {
+    // As testUser3 (user 4) so no other test's pending messages are selected.
+    const other = server.client(USERS.testUser3);
+    const otherRx = await startReceiver(USERS.testUser3);
+    try {
+      const path = uniquePath("count");
+      for (let i = 0; i < 2; i++) await other.publish({ url: otherRx.url + path, body: `${i}`, delay: 900 });
+      assert.equal((await other.messages.cancel({ all: true, count: 1 })).cancelled, 1);
+      assert.equal((await other.messages.cancel({ all: true, count: 1 })).cancelled, 1);
+      assert.equal((await other.messages.cancel({ all: true, count: 1 })).cancelled, 0);
+
+      const label = `count-${Date.now()}`;
+      for (let i = 0; i < 2; i++) await other.publish({ url: otherRx.url + path, body: `${i}`, delay: 900, label });
+      assert.equal((await other.messages.cancel({ filter: { label }, count: 1 })).cancelled, 1);
+      assert.equal((await other.messages.cancel({ filter: { label } })).cancelled, 1);
+    } finally {
+      await otherRx.close();
+    }
+  });
+
+  test("a bulk cancel with an unknown filter key rejects with 400 and cancels nothing", async () => {
+    const path = uniquePath("typo");
+    const { messageId } = await client.publish({ url: rx.url + path, body: "kept", delay: 600, label: "typo" });
+    await assert.rejects(client.messages.cancel({ filter: { labeel: "typo" } }), isStatus(400));
+    assert.equal((await client.messages.get(messageId)).messageId, messageId);
+    assert.deepEqual(await client.messages.cancel(messageId), { cancelled: 1 });
+  });
+
   test("a user cannot read or cancel another user's message", async () => {
     const path = uniquePath("isolation");
     const { messageId } = await client.publish({ url: rx.url + path, body: "mine", delay: 600 });

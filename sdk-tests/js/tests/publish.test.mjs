@@ -4,7 +4,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Receiver, SignatureError } from "@upstash/qstash";
-import { USERS, messageStates, uniquePath, useServerAndReceiver, waitForState } from "./helpers.mjs";
+import { USERS, isStatus, messageStates, uniquePath, useServerAndReceiver, waitForState } from "./helpers.mjs";
 
 let server;
 let rx;
@@ -177,6 +177,23 @@ describe("delay and not-before", () => {
     assert.equal(got.verifyError, undefined);
     const states = await waitForState(client, res.messageId, "DELIVERED");
     assert.deepEqual(states, ["CREATED", "ACTIVE", "DELIVERED"]);
+  });
+
+  test("retries above the plan's maximum reject with 412 (a quota error), framing headers are not forwarded", async () => {
+    const path = uniquePath("quota");
+    await assert.rejects(client.publish({ url: rx.url + path, body: "x", retries: 6 }), isStatus(412));
+    // What a workflow route does: forward the headers of the request it received.
+    const res = await client.publish({
+      url: rx.url + path,
+      body: "a body longer than five bytes",
+      headers: { "Content-Length": "5", Host: "evil.example", Connection: "close", "X-Kept": "yes" },
+    });
+    const [got] = await rx.waitFor(path, 1);
+    assert.equal(got.body, "a body longer than five bytes");
+    assert.equal(got.verifyError, undefined);
+    assert.notEqual(got.headers.host, "evil.example");
+    assert.equal(got.headers["x-kept"], "yes");
+    await waitForState(client, res.messageId, "DELIVERED");
   });
 
   test("a string delay ('2h') is honoured", async () => {

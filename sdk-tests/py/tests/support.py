@@ -18,9 +18,11 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import string
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -118,8 +120,15 @@ class Server:
             )
         env = dict(os.environ)
         env.pop("QSTASH_DEV", None)
+        # QSTASH_TEST_DATA_DIR=1: every server keeps its state in a fresh directory
+        # (-data-dir), so the same tests check that persistence changes nothing the SDK sees.
+        self.data_dir: Optional[str] = None
+        args = [binary, "dev", "-port", "0", "-clock-control"]
+        if os.environ.get("QSTASH_TEST_DATA_DIR") == "1":
+            self.data_dir = tempfile.mkdtemp(prefix="qstash-sdk-")
+            args += ["-data-dir", self.data_dir]
         self.proc = subprocess.Popen(
-            [binary, "dev", "-port", "0", "-clock-control"],
+            args,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
@@ -181,6 +190,18 @@ class Server:
         res = self.raw("POST", "/__qstash/clock/advance", params={"by": by})
         assert 200 <= res.status_code < 300, f"clock advance by {by} -> {res.status_code} {res.text}"
 
+    def wait_idle(self, timeout: str = "10s", user: str = "default") -> Dict[str, Any]:
+        """Waits (bounded) until none of the user's messages is due now, in flight or held at a
+        gate (POST /__qstash/idle); fails with what is still moving on a timeout."""
+        res = self.raw("POST", "/__qstash/idle", user=user, params={"timeout": timeout})
+        assert res.status_code == 200, f"wait idle -> {res.status_code} {res.text}"
+        return res.json()
+
+    def reset(self, all: bool = False, user: str = "default") -> None:
+        """Wipes the user's state, or every user's (POST /__qstash/reset)."""
+        res = self.raw("POST", "/__qstash/reset", user=user, params={"all": "true"} if all else {})
+        assert res.status_code == 200, f"reset -> {res.status_code} {res.text}"
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -191,6 +212,8 @@ class Server:
                 self.proc.wait(timeout=5)
         if self.proc in _RUNNING:
             _RUNNING.remove(self.proc)
+        if self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         http = getattr(self, "http", None)
         if http is not None:
             http.close()

@@ -191,3 +191,28 @@ def test_exactly_one_delivered_entry(client, rx):
     assert message_states(client, res.message_id) == ["CREATED", "ACTIVE", "DELIVERED"]
     delivered = client.log.list(filter={"message_id": res.message_id, "state": LogState.DELIVERED})
     assert len(delivered.logs) == 1
+
+
+def test_retries_above_the_plan_are_a_quota_error_412(client, rx):
+    from qstash.errors import QStashError
+
+    with pytest.raises(QStashError) as info:
+        client.message.publish(url=rx.url + unique_path("quota"), body="x", retries=6)
+    assert "412" in str(info.value)
+    assert "Upstash-Retries" in str(info.value)
+
+
+def test_forwarded_framing_headers_do_not_reach_the_destination(client, rx):
+    path = unique_path("framing")
+    body = "a body longer than five bytes"
+    res = client.message.publish(
+        url=rx.url + path,
+        body=body,
+        headers={"Content-Length": "5", "Host": "evil.example", "Connection": "close", "X-Kept": "yes"},
+    )
+    (got,) = rx.wait_for(path, 1)
+    assert got.body == body
+    assert got.verify_error is None
+    assert got.headers.get("host") != "evil.example"
+    assert got.headers["x-kept"] == "yes"
+    wait_for_state(client, res.message_id, "DELIVERED")

@@ -147,7 +147,10 @@ def test_parallelism_two(client, rx):
     for i in range(4):
         client.message.enqueue(queue=name, url=rx.url + path, body=str(i))
     got = rx.wait_for(path, 4)
-    assert [d.body for d in got] == ["0", "1", "2", "3"]
+    # 0 and 1 start together, on two connections: either may arrive first (the replies go
+    # by arrival).
+    assert sorted(d.body for d in got[:2]) == ["0", "1"]
+    assert [d.body for d in got[2:]] == ["2", "3"]
     since = [d.at - got[0].at for d in got]
     assert since[1] < 0.25, since
     assert since[2] >= 0.28, since
