@@ -12,7 +12,8 @@ use crate::receiver::Receiver;
 use crate::stamp::Stamp;
 
 pub const BODY_LEN: usize = 100;
-const READY_TIMEOUT: Duration = Duration::from_secs(15);
+// Generous: a server started on a data directory of a million messages reads them all first.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub struct Options {

@@ -1,6 +1,7 @@
 //! qstash-bench: starts the release server, a local receiver and a load generator, all on
 //! 127.0.0.1, and measures publish throughput/latency, end-to-end delivery, memory per queued
-//! message, latency with a large idle store, and a minimal-server baseline.
+//! message, latency with a large idle store, workflow runs against plain deliveries, and a
+//! minimal-server baseline.
 //! One JSON line per scenario on stdout, then a human summary. See benches/README.md.
 
 mod baseline_server;
@@ -12,6 +13,7 @@ mod receiver;
 mod scenarios;
 mod stamp;
 mod stats;
+mod wf_endpoint;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,6 +32,9 @@ enum Scenario {
     Memory,
     Scale,
     Baseline,
+    Workflow,
+    /// Publish and e2e with and without -data-dir, and a start on 1M stored messages.
+    Durable,
 }
 
 /// Benchmarks the QStash development server (release build) on 127.0.0.1.
@@ -213,6 +218,8 @@ async fn run(args: Args) -> ExitCode {
             Scenario::E2e,
             Scenario::Memory,
             Scenario::Scale,
+            Scenario::Workflow,
+            Scenario::Durable,
         ]
         .into_iter()
         .filter(|&x| wants(x)),
@@ -227,6 +234,8 @@ async fn run(args: Args) -> ExitCode {
             Scenario::E2e => scenarios::e2e::run(&mut ctx).await,
             Scenario::Memory => scenarios::memory::run(&mut ctx).await,
             Scenario::Scale => scenarios::scale::run(&mut ctx).await,
+            Scenario::Workflow => scenarios::workflow::run(&mut ctx).await,
+            Scenario::Durable => scenarios::durable::run(&mut ctx).await,
             Scenario::All => unreachable!(),
         };
         let name = format!("{scenario:?}").to_lowercase();

@@ -2,10 +2,12 @@
 //! lines of the human summary; and the helpers they share.
 
 pub mod baseline;
+pub mod durable;
 pub mod e2e;
 pub mod memory;
 pub mod publish;
 pub mod scale;
+pub mod workflow;
 
 use serde_json::{Map, Value, json};
 
