@@ -26,6 +26,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct Dev {
     pub child: Child,
     lines: mpsc::Receiver<String>,
+    /// Closed (disconnected) once stderr reached its end.
+    stderr_done: mpsc::Receiver<()>,
     pub stdout: Vec<String>,
     pub stderr: Arc<Mutex<String>>,
 }
@@ -67,7 +69,9 @@ impl Dev {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err = child.stderr.take().unwrap();
         let sink = stderr.clone();
+        let (done, stderr_done) = mpsc::channel::<()>();
         std::thread::spawn(move || {
+            let _done = done;
             let mut buf = [0u8; 4096];
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
@@ -81,6 +85,7 @@ impl Dev {
         Self {
             child,
             lines,
+            stderr_done,
             stdout: Vec::new(),
             stderr,
         }
@@ -129,6 +134,9 @@ impl Dev {
                 while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
                     self.stdout.push(line);
                 }
+                // And of stderr: the process is gone, but its reader may not have read
+                // the last bytes yet (a one-line error raced the assertion on it).
+                let _ = self.stderr_done.recv_timeout(Duration::from_secs(2));
                 return status;
             }
             assert!(
