@@ -8,6 +8,7 @@ use super::core::CancelOutcome;
 use super::error::BrokerError;
 use crate::domain::filter::Filter;
 use crate::ids::MessageId;
+use crate::store::ID_PARTS;
 use crate::users::UserId;
 
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ impl Broker {
     pub async fn cancel_many(&self, user: UserId, filter: &Filter) -> Result<usize, BrokerError> {
         let limit = filter.bulk_count()?.unwrap_or(usize::MAX);
         let listed = !filter.message_ids.is_empty();
+        let started_at = self.clock().now_ms();
         let ids: Vec<MessageId> = if listed {
             filter
                 .message_ids
@@ -32,9 +34,17 @@ impl Broker {
                 .filter_map(|id| id.parse().ok())
                 .collect()
         } else {
-            let mut ages = self.lock().store.message_ages(user);
-            ages.sort_unstable();
-            ages.into_iter().map(|(_, id)| id).collect()
+            let mut ids = Vec::new();
+            for part in 0..ID_PARTS {
+                ids.extend(self.lock().store.message_ids(user, part));
+                tokio::task::yield_now().await;
+            }
+            // Order only matters when `count` picks some of them.
+            if limit < ids.len() {
+                self.oldest_first(user, ids).await
+            } else {
+                ids
+            }
         };
         let mut cancelled = 0;
         let mut rest = &ids[..];
@@ -51,6 +61,7 @@ impl Broker {
                     let selected = listed
                         || core.store.message(user, id).is_some_and(|m| {
                             !m.cancel_requested
+                                && m.spec.created_at <= started_at
                                 && filter.in_dates(m.spec.created_at)
                                 && filter.matches_spec(&m.spec)
                         });
@@ -65,6 +76,33 @@ impl Broker {
             tokio::task::yield_now().await;
         }
         Ok(cancelled)
+    }
+
+    /// `ids` sorted by creation time, read in slices; the ones finished meanwhile dropped.
+    async fn oldest_first(&self, user: UserId, ids: Vec<MessageId>) -> Vec<MessageId> {
+        let mut aged = Vec::with_capacity(ids.len());
+        let mut rest = &ids[..];
+        while !rest.is_empty() {
+            let done = {
+                let core = self.lock();
+                let started = Instant::now();
+                let mut done = 0;
+                for &id in rest.iter().take(SLICE) {
+                    if started.elapsed() > SLICE_TIME {
+                        break;
+                    }
+                    done += 1;
+                    if let Some(m) = core.store.message(user, id) {
+                        aged.push((m.spec.created_at, id));
+                    }
+                }
+                done
+            };
+            rest = &rest[done.max(1).min(rest.len())..];
+            tokio::task::yield_now().await;
+        }
+        aged.sort_unstable();
+        aged.into_iter().map(|(_, id)| id).collect()
     }
 
     /// Removes the queue; its waiting messages are cancelled (in slices), started ones finish.

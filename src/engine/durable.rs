@@ -2,7 +2,9 @@
 //! changes to the journal, and callers can wait until what they changed is on disk.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::MutexGuard;
 
 use super::Broker;
 use super::core::Core;

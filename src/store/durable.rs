@@ -188,8 +188,8 @@ impl Store for DurableStore {
         Some(removed)
     }
 
-    fn message_ages(&self, user: UserId) -> Vec<(i64, MessageId)> {
-        self.mem.message_ages(user)
+    fn message_ids(&self, user: UserId, part: usize) -> Vec<MessageId> {
+        self.mem.message_ids(user, part)
     }
 
     fn message_count(&self, user: UserId) -> usize {

@@ -194,12 +194,8 @@ impl Store for MemoryStore {
         self.u_mut(user).messages.remove(&id)
     }
 
-    fn message_ages(&self, user: UserId) -> Vec<(i64, MessageId)> {
-        self.u(user)
-            .messages
-            .values()
-            .map(|m| (m.spec.created_at, m.spec.id))
-            .collect()
+    fn message_ids(&self, user: UserId, part: usize) -> Vec<MessageId> {
+        self.u(user).messages.shard_keys(part).copied().collect()
     }
 
     fn message_count(&self, user: UserId) -> usize {

@@ -67,16 +67,20 @@ pub struct Sizes {
     pub url_groups: usize,
 }
 
+/// How many parts [`Store::message_ids`] splits the unfinished messages in.
+pub const ID_PARTS: usize = sharded::SHARDS;
+
 pub trait Store: Send {
     // Messages that are not finished yet.
     fn insert_message(&mut self, user: UserId, msg: Message);
     fn message(&self, user: UserId, id: MessageId) -> Option<&Message>;
     fn message_mut(&mut self, user: UserId, id: MessageId) -> Option<&mut Message>;
     fn remove_message(&mut self, user: UserId, id: MessageId) -> Option<Message>;
-    /// (creation time, id) of every unfinished message, in no order: a snapshot for bulk
-    /// operations, which then work through it in slices. Only copies, so it stays quick (a
-    /// few ms) even over a million messages.
-    fn message_ages(&self, user: UserId) -> Vec<(i64, MessageId)>;
+    /// The ids of the unfinished messages in part `part` (of [`ID_PARTS`]), in no order: bulk
+    /// operations take their snapshot part by part, the lock released in between, and then
+    /// work through it in slices. Only keys are copied, no message is read (a snapshot of
+    /// (age, id) in one go held the lock ~130 ms at 1M messages, chasing every spec).
+    fn message_ids(&self, user: UserId, part: usize) -> Vec<MessageId>;
     /// How many messages are unfinished.
     fn message_count(&self, user: UserId) -> usize;
 

@@ -7,7 +7,7 @@
 
 use crate::ids::{IdMap, MessageId};
 
-const SHARDS: usize = 64;
+pub const SHARDS: usize = 64;
 
 pub struct ShardedMap<V> {
     shards: [IdMap<V>; SHARDS],
@@ -59,8 +59,9 @@ impl<V> ShardedMap<V> {
         self.len
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.shards.iter().flat_map(|s| s.values())
+    /// The keys of shard `i` (none past the last one).
+    pub fn shard_keys(&self, i: usize) -> impl Iterator<Item = &MessageId> {
+        self.shards.get(i).into_iter().flat_map(|s| s.keys())
     }
 }
 
@@ -82,7 +83,8 @@ mod tests {
         assert_eq!(m.remove(&ids[7]), Some(70));
         assert_eq!(m.remove(&ids[7]), None);
         assert_eq!(m.len(), 4999);
-        assert_eq!(m.values().count(), 4999);
+        let keys: usize = (0..SHARDS + 1).map(|i| m.shard_keys(i).count()).sum();
+        assert_eq!(keys, 4999);
         for id in &ids {
             m.remove(id);
         }

@@ -177,8 +177,11 @@ async fn a_bulk_cancel_of_many_messages_does_not_stall_the_api() {
         interleaved >= 10,
         "only {interleaved} calls were answered during the bulk cancel (slowest {worst:?})"
     );
+    // Slices alone were not enough: std's mutex let the cancel re-take the lock right after
+    // each slice, so a call still waited 90 ms here (800 ms at 1M in release); with a fair
+    // hand-off it waits for at most one slice.
     assert!(
-        worst < Duration::from_secs(1),
+        worst < Duration::from_millis(50),
         "an API call waited {worst:?}"
     );
     server.assert_serving();

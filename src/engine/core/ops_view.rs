@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{Core, UserRuntime};
 use crate::domain::message::{Gate, Phase};
+use crate::store::ID_PARTS;
 use crate::users::UserId;
 
 /// A user's gauges at one instant.
@@ -75,7 +76,7 @@ impl Core {
         if self.next_due().is_some_and(|at| at <= now) {
             busy.due += 1;
         }
-        for (_, id) in self.store.message_ages(user) {
+        for id in (0..ID_PARTS).flat_map(|part| self.store.message_ids(user, part)) {
             let Some(m) = self.store.message(user, id) else {
                 continue;
             };
