@@ -15,6 +15,7 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::cron::CronSpec;
+use crate::domain::log::{LogDetail, LogState};
 use crate::domain::retry_expr::RetryExpr;
 use crate::domain::workflow::meta::StepMeta;
 use crate::domain::workflow::steps::Steps;
@@ -96,4 +97,20 @@ impl<'de> Deserialize<'de> for Steps {
         }
         Ok(steps)
     }
+}
+
+/// A log entry as stored. Written by format 2 with its spec inline (`LogEntry`'s own
+/// fields); since format 3 an entry that shows a stored message's spec names that
+/// message's row instead (`spec_row`), so a publish writes its spec once, not twice.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct LogRow<S> {
+    pub seq: u64,
+    pub time: i64,
+    pub state: LogState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<S>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_row: Option<i64>,
+    pub detail: Option<Arc<LogDetail>>,
 }

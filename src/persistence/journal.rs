@@ -77,12 +77,18 @@ pub enum Op {
         row: i64,
         state: MsgState,
     },
+    /// The message finished. Its row stays, as the spec of the log entries that name it
+    /// (`Log::spec_row`), until the log is trimmed past them (`writer::Finished`).
     MsgDel {
         row: i64,
+        user: u8,
     },
+    /// `spec_row`: the row of the stored message whose spec this entry shows, written in
+    /// its place (a publish then writes its spec once, not once more in its log entry).
     Log {
         user: u8,
         entry: LogEntry,
+        spec_row: Option<i64>,
     },
     /// Entries below this sequence number left the log.
     LogTrim {

@@ -1,10 +1,14 @@
 //! Reads a data directory back into a store at start. Any record that does not decode
 //! fails the start with its location: starting without it would silently drop state.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use rusqlite::Connection;
 
-use super::codec::decode;
+use super::codec::{LogRow, decode};
 use super::journal::{Kind, MsgState};
+use super::writer::FINISHED;
 use crate::domain::dlq::DlqEntry;
 use crate::domain::flow_control::FlowState;
 use crate::domain::log::LogEntry;
@@ -20,6 +24,12 @@ pub struct Restored {
     pub messages: Vec<(UserId, MessageId, i64)>,
     /// Flow-control keys: their pause and pins (their counters start from zero).
     pub flows: Vec<(UserId, FlowState)>,
+    /// Rows of finished messages kept as the spec of log entries, with their user.
+    pub finished: Vec<(u8, i64)>,
+    /// The sequence number of the last log entry read, per user.
+    pub log_last: [u64; USER_COUNT],
+    /// Past every row on disk, finished ones included.
+    pub next_row: i64,
 }
 
 fn user_of(raw: i64) -> Result<UserId, String> {
@@ -65,18 +75,6 @@ pub fn load(conn: &Connection, mem: &mut MemoryStore, now: i64) -> Result<Restor
         }
     }
 
-    let mut log = conn
-        .prepare("SELECT user, seq, entry FROM log ORDER BY user, seq")
-        .map_err(sql)?;
-    let mut rows = log.query([]).map_err(sql)?;
-    while let Some(row) = rows.next().map_err(sql)? {
-        let user = user_of(row.get(0).map_err(sql)?)?;
-        let seq: i64 = row.get(1).map_err(sql)?;
-        let value: Vec<u8> = row.get(2).map_err(sql)?;
-        let entry: LogEntry = decode(&value).map_err(|e| format!("log entry {seq}: {e}"))?;
-        mem.restore_log(user, entry);
-    }
-
     let mut dlq = conn
         .prepare("SELECT user, seq, entry FROM dlq ORDER BY user, seq")
         .map_err(sql)?;
@@ -103,6 +101,9 @@ pub fn load(conn: &Connection, mem: &mut MemoryStore, now: i64) -> Result<Restor
         mem.dedup_put(user, key, until, published, now);
     }
 
+    // Messages before the log: since format 3 its entries may name a message's row for
+    // their spec. A finished message's row (an empty state) is kept only for that.
+    let mut specs: HashMap<i64, Arc<MessageSpec>> = HashMap::new();
     let mut messages = conn
         .prepare("SELECT row, user, spec, state FROM messages ORDER BY row")
         .map_err(sql)?;
@@ -110,31 +111,82 @@ pub fn load(conn: &Connection, mem: &mut MemoryStore, now: i64) -> Result<Restor
     while let Some(row) = rows.next().map_err(sql)? {
         let n: i64 = row.get(0).map_err(sql)?;
         let user = user_of(row.get(1).map_err(sql)?)?;
+        restored.next_row = restored.next_row.max(n + 1);
         let at = |e: String| format!("message row {n}: {e}");
-        let spec: MessageSpec = decode(
+        let spec: Arc<MessageSpec> = decode::<MessageSpec>(
             row.get_ref(2)
                 .map_err(sql)?
                 .as_blob()
                 .map_err(|e| e.to_string())?,
         )
-        .map_err(at)?;
-        let state: MsgState = decode(
-            row.get_ref(3)
-                .map_err(sql)?
-                .as_blob()
-                .map_err(|e| e.to_string())?,
-        )
-        .map_err(at)?;
+        .map_err(at)?
+        .into();
+        let state = row
+            .get_ref(3)
+            .map_err(sql)?
+            .as_blob()
+            .map_err(|e| e.to_string())?;
+        specs.insert(n, spec.clone());
+        if state == FINISHED {
+            restored.finished.push((user.index() as u8, n));
+            continue;
+        }
+        let state: MsgState = decode(state).map_err(at)?;
         restored.messages.push((user, spec.id, n));
         mem.insert_message(
             user,
             Message {
-                spec: spec.into(),
+                spec,
                 retried: state.retried,
                 phase: state.phase,
                 cancel_requested: state.cancel_requested,
             },
         );
     }
+    drop(rows);
+
+    let mut log = conn
+        .prepare("SELECT user, seq, entry FROM log ORDER BY k")
+        .map_err(sql)?;
+    let mut rows = log.query([]).map_err(sql)?;
+    let mut unnamed = 0usize;
+    while let Some(row) = rows.next().map_err(sql)? {
+        let user = user_of(row.get(0).map_err(sql)?)?;
+        let seq: i64 = row.get(1).map_err(sql)?;
+        let value: Vec<u8> = row.get(2).map_err(sql)?;
+        let stored: LogRow<Arc<MessageSpec>> =
+            decode(&value).map_err(|e| format!("log entry {seq}: {e}"))?;
+        let spec = match (stored.spec, stored.spec_row) {
+            (Some(spec), _) => spec,
+            (None, Some(n)) => match specs.get(&n) {
+                Some(spec) => spec.clone(),
+                // The writer keeps a named row while the log holds the entry; an entry
+                // without its spec is dropped (counted below), not the whole start.
+                None => {
+                    unnamed += 1;
+                    continue;
+                }
+            },
+            (None, None) => return Err(format!("log entry {seq}: no spec")),
+        };
+        restored.log_last[user.index()] = restored.log_last[user.index()].max(stored.seq);
+        mem.restore_log(
+            user,
+            LogEntry {
+                seq: stored.seq,
+                time: stored.time,
+                state: stored.state,
+                spec,
+                detail: stored.detail,
+            },
+        );
+    }
+    if unnamed > 0 {
+        tracing::warn!(
+            entries = unnamed,
+            "log entries whose message row is missing were skipped"
+        );
+    }
+
     Ok(restored)
 }

@@ -82,11 +82,12 @@ impl DataDir {
         let restored = load::load(&conn, &mut mem, now).map_err(unreadable)?;
         let journal = Arc::new(Journal::default());
         let writer_journal = journal.clone();
+        let finished = writer::Finished::new(&restored.finished, restored.log_last);
         let writer = std::thread::Builder::new()
             .name("qstash-writer".into())
-            .spawn(move || writer::run(conn, writer_journal))
+            .spawn(move || writer::run(conn, writer_journal, finished))
             .map_err(|e| fail(format!("cannot start the writer thread: {e}")))?;
-        let store = DurableStore::new(mem, journal.clone(), &restored.messages);
+        let store = DurableStore::new(mem, journal.clone(), &restored.messages, restored.next_row);
         Ok((
             Self {
                 _lock: lock,

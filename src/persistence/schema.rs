@@ -6,13 +6,17 @@
 //! - 2: workflow runs as one record per run (`workflow_run`) plus one per user for waiters
 //!   and stored notifications (`workflow_index`), instead of one record per user
 //!   (`workflow_runs`), which every workflow step wrote whole.
+//! - 3: a log entry may name the row of the message whose spec it shows instead of holding
+//!   it, and a finished message's row (empty state) stays while entries name it; the log
+//!   is a rowid table keyed `user << 48 | seq`: entries are ~0.5 KB, and a WITHOUT ROWID
+//!   table keeps whole rows in its interior pages too, so each commit rewrote more pages.
 
 use rusqlite::{Connection, OptionalExtension};
 
 use super::journal::Kind;
 use super::runs::split_legacy;
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// Marks the database as ours: a SQLite file of another program is refused, not mixed in.
 pub const APPLICATION: &str = "qstash-dev";
 
@@ -22,9 +26,9 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- the message id is inside `spec`.
 CREATE TABLE messages (
     row INTEGER PRIMARY KEY, user INTEGER NOT NULL, spec BLOB NOT NULL, state BLOB NOT NULL);
+-- `k` is `user << 48 | seq`.
 CREATE TABLE log (
-    user INTEGER NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL,
-    PRIMARY KEY (user, seq)) WITHOUT ROWID;
+    k INTEGER PRIMARY KEY, user INTEGER NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL);
 CREATE TABLE dlq (
     user INTEGER NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL,
     PRIMARY KEY (user, seq)) WITHOUT ROWID;
@@ -93,10 +97,32 @@ fn migrate(conn: &mut Connection, from: i64) -> Result<(), String> {
             runs_per_run(conn)?;
             migrate(conn, 2)
         }
+        2 => {
+            log_by_rowid(conn)?;
+            migrate(conn, 3)
+        }
         other => Err(format!(
             "data format {other} is not one this qstash knows how to upgrade"
         )),
     }
+}
+
+/// 2 → 3: the log moves to a rowid table (its entries read as before: they hold their spec).
+fn log_by_rowid(conn: &mut Connection) -> Result<(), String> {
+    let sql = |e: rusqlite::Error| e.to_string();
+    let tx = conn.transaction().map_err(sql)?;
+    tx.execute_batch(
+        "CREATE TABLE log_3 (
+             k INTEGER PRIMARY KEY, user INTEGER NOT NULL, seq INTEGER NOT NULL,
+             entry BLOB NOT NULL);
+         INSERT INTO log_3 (k, user, seq, entry)
+             SELECT (user << 48) | seq, user, seq, entry FROM log;
+         DROP TABLE log;
+         ALTER TABLE log_3 RENAME TO log;
+         UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+    )
+    .map_err(sql)?;
+    tx.commit().map_err(sql)
 }
 
 /// 1 → 2: splits each user's `workflow_runs` record, in one transaction with the version.

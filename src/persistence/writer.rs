@@ -5,25 +5,72 @@
 //! of fsyncs follows the disk's pace, not the request rate. Within a group, a message stored
 //! and finished (or a log entry written and trimmed) nets out to nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use rusqlite::Connection;
 
-use super::codec::encode;
+use super::codec::{LogRow, encode};
 use super::journal::{Journal, Kind, MsgState, Op};
 use crate::domain::message::MessageSpec;
+use crate::users::USER_COUNT;
 
 /// Expired dedup records are deleted at most this often (ms of the engine's clock).
 const DEDUP_SWEEP_MS: i64 = 60_000;
 
 enum Net {
-    /// New: the whole message (of this user).
-    Put(u8, Arc<MessageSpec>, MsgState),
+    /// New: the whole message (of this user); finished (`None`) when it is kept only as
+    /// the spec of log entries.
+    Put(u8, Arc<MessageSpec>, Option<MsgState>),
     /// Existing on disk: its state only.
     State(MsgState),
+    /// Existing on disk, finished (of this user): kept as the spec of log entries.
+    Finished(u8),
     Del,
 }
+
+/// A finished message's row stays while log entries may name it (`Op::Log::spec_row`).
+/// Entries name a row only while its message is unfinished, so once the log is trimmed past
+/// the last entry written before the message finished, nothing names the row and it goes.
+#[derive(Default)]
+pub struct Finished {
+    /// Per user: (last log sequence number when it finished, row), in finishing order, so
+    /// in order of that number too.
+    rows: [VecDeque<(u64, i64)>; USER_COUNT],
+    /// Per user, the sequence number of the last log entry seen.
+    last_seq: [u64; USER_COUNT],
+}
+
+impl Finished {
+    /// What a directory holds at start: the finished rows, which every entry of the
+    /// loaded log may name, and the last sequence number of each user's log.
+    pub fn new(rows: &[(u8, i64)], last_seq: [u64; USER_COUNT]) -> Self {
+        let mut f = Self {
+            last_seq,
+            ..Self::default()
+        };
+        for &(user, row) in rows {
+            f.push(user, row);
+        }
+        f
+    }
+
+    fn push(&mut self, user: u8, row: i64) {
+        let u = usize::from(user).min(USER_COUNT - 1);
+        self.rows[u].push_back((self.last_seq[u], row));
+    }
+
+    /// Rows no entry at or above `floor` can name.
+    fn unnamed_below(&mut self, user: u8, floor: u64, out: &mut Vec<i64>) {
+        let q = &mut self.rows[usize::from(user).min(USER_COUNT - 1)];
+        while q.front().is_some_and(|&(seq, _)| seq < floor) {
+            out.extend(q.pop_front().map(|(_, row)| row));
+        }
+    }
+}
+
+/// Marks a finished message's row (an empty state; `load` keeps its spec for the log only).
+pub const FINISHED: &[u8] = &[];
 
 /// A group smaller than this, with more changes already waiting when it is committed, means
 /// requests arrive faster than commits: the writer then lets the next group fill for
@@ -33,7 +80,7 @@ enum Net {
 const GATHER_BELOW: usize = 512;
 const GATHER: std::time::Duration = std::time::Duration::from_micros(200);
 
-pub fn run(mut conn: Connection, journal: Arc<Journal>) {
+pub fn run(mut conn: Connection, journal: Arc<Journal>, mut finished: Finished) {
     let mut last_sweep = i64::MIN;
     let mut last_count = usize::MAX;
     loop {
@@ -45,7 +92,7 @@ pub fn run(mut conn: Connection, journal: Arc<Journal>) {
         };
         last_count = ops.len();
         let (count, started) = (ops.len(), std::time::Instant::now());
-        match commit(&mut conn, ops, &mut last_sweep) {
+        match commit(&mut conn, ops, &mut last_sweep, &mut finished) {
             Ok(()) => {
                 journal.reached(seq);
                 tracing::debug!(
@@ -64,18 +111,27 @@ pub fn run(mut conn: Connection, journal: Arc<Journal>) {
     }
 }
 
-fn commit(conn: &mut Connection, ops: Vec<Op>, last_sweep: &mut i64) -> rusqlite::Result<()> {
+fn commit(
+    conn: &mut Connection,
+    ops: Vec<Op>,
+    last_sweep: &mut i64,
+    finished: &mut Finished,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     // Netted per message, written in the order first seen.
     let mut msgs: HashMap<i64, Net> = HashMap::new();
     let mut order: Vec<i64> = Vec::new();
+    // Rows this group's log entries name: stored and finished within the group, such a
+    // message is still written (as their spec), where an unnamed one nets out to nothing.
+    let mut named: HashSet<i64> = HashSet::new();
     let mut log_trims: HashMap<u8, u64> = HashMap::new();
     let mut newest_now = i64::MIN;
     // Messages are netted in `msgs` and written last; they share no row with anything else,
     // so moving them after the other changes of the group keeps every table's final state.
     {
-        let mut put_log =
-            tx.prepare_cached("INSERT OR REPLACE INTO log (user, seq, entry) VALUES (?1, ?2, ?3)")?;
+        let mut put_log = tx.prepare_cached(
+            "INSERT OR REPLACE INTO log (k, user, seq, entry) VALUES ((?1 << 48) | ?2, ?1, ?2, ?3)",
+        )?;
         // Log entries trimmed later in this same group are never written, and the trims
         // become one delete per user after the group's other changes: past the log's
         // retention every stored message trims one entry, and a statement per trim cost as
@@ -95,7 +151,7 @@ fn commit(conn: &mut Connection, ops: Vec<Op>, last_sweep: &mut i64) -> rusqlite
                     state,
                 } => {
                     order.push(row);
-                    msgs.insert(row, Net::Put(user, spec, state));
+                    msgs.insert(row, Net::Put(user, spec, Some(state)));
                 }
                 Op::MsgState { row, state } => {
                     let slot = msgs.entry(row).or_insert_with(|| {
@@ -103,20 +159,41 @@ fn commit(conn: &mut Connection, ops: Vec<Op>, last_sweep: &mut i64) -> rusqlite
                         Net::State(state)
                     });
                     match slot {
-                        Net::Put(_, _, s) | Net::State(s) => *s = state,
-                        Net::Del => {}
+                        Net::Put(_, _, Some(s)) | Net::State(s) => *s = state,
+                        Net::Put(_, _, None) | Net::Finished(_) | Net::Del => {}
                     }
                 }
-                Op::MsgDel { row } => {
-                    if let Some(Net::Put(..)) = msgs.get(&row) {
+                Op::MsgDel { row, user } => match msgs.get_mut(&row) {
+                    Some(Net::Put(_, _, state)) if named.contains(&row) => {
+                        *state = None;
+                        finished.push(user, row);
+                    }
+                    Some(Net::Put(..)) => {
                         msgs.remove(&row);
-                    } else if msgs.insert(row, Net::Del).is_none() {
-                        order.push(row);
                     }
-                }
-                Op::Log { user, entry } => {
+                    Some(net @ Net::State(_)) => {
+                        *net = Net::Finished(user);
+                        finished.push(user, row);
+                    }
+                    Some(Net::Finished(_) | Net::Del) => {}
+                    None => {
+                        order.push(row);
+                        msgs.insert(row, Net::Finished(user));
+                        finished.push(user, row);
+                    }
+                },
+                Op::Log {
+                    user,
+                    entry,
+                    spec_row,
+                } => {
+                    let u = usize::from(user).min(USER_COUNT - 1);
+                    finished.last_seq[u] = finished.last_seq[u].max(entry.seq);
+                    if let Some(row) = spec_row {
+                        named.insert(row);
+                    }
                     if entry.seq >= log_trims.get(&user).copied().unwrap_or(0) {
-                        put_log.execute((user, entry.seq as i64, encode(&entry)))?;
+                        put_log.execute((user, entry.seq as i64, encode_log(&entry, spec_row)))?;
                     }
                 }
                 // Done once per user below, with the group's highest floor.
@@ -170,6 +247,19 @@ fn commit(conn: &mut Connection, ops: Vec<Op>, last_sweep: &mut i64) -> rusqlite
                         tx.prepare_cached(&format!("DELETE FROM {table} WHERE user = ?1"))?
                             .execute([user])?;
                     }
+                    // Its log is gone, so are the rows kept for it; its messages were
+                    // finished (`MsgDel`) just before.
+                    tx.prepare_cached("DELETE FROM messages WHERE user = ?1 AND state = ?2")?
+                        .execute((user, FINISHED))?;
+                    for net in msgs.values_mut() {
+                        match net {
+                            Net::Put(u, _, None) | Net::Finished(u) if *u == user => {
+                                *net = Net::Del;
+                            }
+                            _ => {}
+                        }
+                    }
+                    finished.rows[usize::from(user).min(USER_COUNT - 1)].clear();
                 }
             }
         }
@@ -177,8 +267,9 @@ fn commit(conn: &mut Connection, ops: Vec<Op>, last_sweep: &mut i64) -> rusqlite
     {
         // Sequence numbers only grow (a reset keeps them going), so deleting below the
         // highest floor after every put of the group leaves what deleting at each trim did.
-        let mut trim_log = tx.prepare_cached("DELETE FROM log WHERE user = ?1 AND seq < ?2")?;
-        for (user, below) in log_trims {
+        let mut trim_log =
+            tx.prepare_cached("DELETE FROM log WHERE k >= (?1 << 48) AND k < ((?1 << 48) | ?2)")?;
+        for (&user, &below) in &log_trims {
             trim_log.execute((user, below as i64))?;
         }
     }
@@ -194,15 +285,35 @@ fn commit(conn: &mut Connection, ops: Vec<Op>, last_sweep: &mut i64) -> rusqlite
             };
             match net {
                 Net::Put(user, spec, state) => {
-                    put.execute((row, user, encode(&*spec), encode(&state)))?;
+                    let state = state.map(|s| encode(&s));
+                    put.execute((
+                        row,
+                        user,
+                        encode(&*spec),
+                        state.as_deref().unwrap_or(FINISHED),
+                    ))?;
                 }
                 Net::State(state) => {
                     update.execute((row, encode(&state)))?;
+                }
+                Net::Finished(_) => {
+                    update.execute((row, FINISHED))?;
                 }
                 Net::Del => {
                     delete.execute([row])?;
                 }
             }
+        }
+        // After the messages: a row finished in this group may already be unnamed.
+        let mut unnamed = Vec::new();
+        for (&user, &below) in &log_trims {
+            finished.unnamed_below(user, below, &mut unnamed);
+        }
+        // Only ever a finished row, whatever a bug upstream says.
+        let mut drop_finished =
+            tx.prepare_cached("DELETE FROM messages WHERE row = ?1 AND state = ?2")?;
+        for row in unnamed {
+            drop_finished.execute((row, FINISHED))?;
         }
     }
     if newest_now > *last_sweep + DEDUP_SWEEP_MS {
@@ -211,6 +322,21 @@ fn commit(conn: &mut Connection, ops: Vec<Op>, last_sweep: &mut i64) -> rusqlite
             .execute([newest_now])?;
     }
     tx.commit()
+}
+
+/// A log entry as stored: its spec inline, or the row of the message whose spec it is.
+fn encode_log(entry: &crate::domain::log::LogEntry, spec_row: Option<i64>) -> Vec<u8> {
+    match spec_row {
+        None => encode(entry),
+        Some(row) => encode(&LogRow::<&MessageSpec> {
+            seq: entry.seq,
+            time: entry.time,
+            state: entry.state,
+            spec: None,
+            spec_row: Some(row),
+            detail: entry.detail.clone(),
+        }),
+    }
 }
 
 fn put_record(

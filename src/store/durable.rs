@@ -37,6 +37,9 @@ pub struct DurableStore {
     /// row to hand out.
     rows: [IdMap<i64>; USER_COUNT],
     next_row: i64,
+    /// Rows named by this step's log entries (`Op::Log::spec_row`): a message stored and
+    /// finished within the step is then written after all, as their spec.
+    named_rows: HashSet<i64>,
     touched_schedules: HashSet<(UserId, Arc<str>)>,
     touched_runs: [bool; USER_COUNT],
     /// The oldest log and DLQ sequence numbers the disk holds, per user.
@@ -56,8 +59,14 @@ fn state_of(m: &Message) -> MsgState {
 }
 
 impl DurableStore {
-    /// Wraps a store already filled from disk; `rows` are its messages' rows there.
-    pub fn new(mem: MemoryStore, journal: Arc<Journal>, rows: &[(UserId, MessageId, i64)]) -> Self {
+    /// Wraps a store already filled from disk; `rows` are its messages' rows there, and
+    /// `next_row` is past every row on disk (finished messages' included).
+    pub fn new(
+        mem: MemoryStore,
+        journal: Arc<Journal>,
+        rows: &[(UserId, MessageId, i64)],
+        next_row: i64,
+    ) -> Self {
         let mut s = Self {
             mem,
             journal,
@@ -65,7 +74,8 @@ impl DurableStore {
             new_msgs: Default::default(),
             touched_msgs: Default::default(),
             rows: Default::default(),
-            next_row: rows.iter().map(|r| r.2).max().unwrap_or(0) + 1,
+            next_row: next_row.max(1),
+            named_rows: HashSet::new(),
             touched_schedules: HashSet::new(),
             touched_runs: [false; USER_COUNT],
             log_floor: [0; USER_COUNT],
@@ -158,7 +168,10 @@ impl Store for DurableStore {
         if let Some(old) = self.rows[user.index()].insert(id, self.next_row)
             && fresh
         {
-            self.ops.push(Op::MsgDel { row: old });
+            self.ops.push(Op::MsgDel {
+                row: old,
+                user: Self::u8(user),
+            });
         }
         self.next_row += 1;
     }
@@ -178,13 +191,23 @@ impl Store for DurableStore {
     fn remove_message(&mut self, user: UserId, id: MessageId) -> Option<Message> {
         let removed = self.mem.remove_message(user, id)?;
         self.touched_msgs[user.index()].remove(&id);
-        let row = self.rows[user.index()].remove(&id);
-        // Stored and finished within one step: the disk never needs to hear of it.
-        if self.new_msgs[user.index()].remove(&id).is_none()
-            && let Some(row) = row
-        {
-            self.ops.push(Op::MsgDel { row });
+        let Some(row) = self.rows[user.index()].remove(&id) else {
+            return Some(removed);
+        };
+        let u = Self::u8(user);
+        if self.new_msgs[user.index()].remove(&id).is_none() {
+            self.ops.push(Op::MsgDel { row, user: u });
+        } else if self.named_rows.contains(&row) {
+            // Stored and finished within one step, but a log entry shows its spec.
+            self.ops.push(Op::MsgPut {
+                row,
+                user: u,
+                spec: removed.spec.clone(),
+                state: state_of(&removed),
+            });
+            self.ops.push(Op::MsgDel { row, user: u });
         }
+        // (Stored and finished within one step, never named: the disk never hears of it.)
         Some(removed)
     }
 
@@ -211,9 +234,22 @@ impl Store for DurableStore {
         self.mem.append_log(user, time, state, spec, detail);
         if let Some(entry) = self.mem.last_log(user) {
             let entry = entry.clone();
+            // The entry shows the spec of a stored message: it names that message's row.
+            let spec_row = self.rows[user.index()]
+                .get(&entry.spec.id)
+                .copied()
+                .filter(|_| {
+                    self.mem
+                        .message(user, entry.spec.id)
+                        .is_some_and(|m| Arc::ptr_eq(&m.spec, &entry.spec))
+                });
+            if let Some(row) = spec_row {
+                self.named_rows.insert(row);
+            }
             self.ops.push(Op::Log {
                 user: Self::u8(user),
                 entry,
+                spec_row,
             });
         }
         self.trim_log(user);
@@ -383,7 +419,10 @@ impl Store for DurableStore {
     fn reset_user(&mut self, user: UserId) {
         let i = user.index();
         for (_, row) in self.rows[i].drain() {
-            self.ops.push(Op::MsgDel { row });
+            self.ops.push(Op::MsgDel {
+                row,
+                user: Self::u8(user),
+            });
         }
         self.new_msgs[i].clear();
         self.touched_msgs[i].clear();
@@ -459,6 +498,7 @@ impl Store for DurableStore {
                 self.record(user, Kind::Schedule, id, Some(value));
             }
         }
+        self.named_rows.clear();
         if self.ops.is_empty() {
             return None;
         }

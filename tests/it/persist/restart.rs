@@ -327,3 +327,71 @@ async fn persist_the_event_log_past_its_retention_reads_back_the_same() {
     let node = Node::start(&dir.0);
     assert_eq!(node.get("/v2/events?count=1000").await, newest);
 }
+
+/// Rows of finished messages on disk (kept as the spec their log entries name).
+fn finished_rows(dir: &std::path::Path) -> i64 {
+    let db = rusqlite::Connection::open(dir.join("qstash.db")).unwrap();
+    db.query_row(
+        "SELECT count(*) FROM messages WHERE length(state) = 0",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Every event of the log, page by page.
+async fn all_events(node: &Node) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = node
+            .get(&format!("/v2/events?count=100&cursor={cursor}"))
+            .await;
+        all.extend(page["events"].as_array().unwrap().iter().cloned());
+        match page["cursor"].as_str() {
+            Some(c) if !c.is_empty() => cursor = c.to_string(),
+            _ => return all,
+        }
+    }
+}
+
+/// A log entry names its message's row instead of holding the spec a second time: the row
+/// of a finished message stays while the log shows it (so the log reads back the same) and
+/// goes once the log is trimmed past it.
+#[tokio::test(flavor = "multi_thread")]
+async fn persist_finished_messages_stay_as_long_as_the_log_shows_them() {
+    let dir = TempDir::new("log-names-rows");
+    let node = Node::start(&dir.0);
+    let publish = |n: usize| {
+        let one = json!({"destination": "http://127.0.0.1:9/t", "headers": {"Upstash-Delay": "1h"}, "body": "x"});
+        Value::Array(vec![one; n]).to_string()
+    };
+    let h = [("content-type", "application/json")];
+    node.post("/v2/batch", &h, &publish(500)).await;
+    let resp = node
+        .req(reqwest::Method::DELETE, "/v2/messages")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let events = all_events(&node).await;
+    assert!(
+        events.len() >= 1000,
+        "500 CREATED and 500 CANCELED at least"
+    );
+    node.stop("TERM");
+    assert_eq!(finished_rows(&dir.0), 500, "kept for the log");
+
+    let node = Node::start(&dir.0);
+    assert_eq!(all_events(&node).await, events);
+    // Push the log past them: they go.
+    let retention = qstash::store::LOG_RETENTION;
+    for _ in 0..retention / 100 + 1 {
+        node.post("/v2/batch", &h, &publish(100)).await;
+    }
+    let newest = all_events(&node).await;
+    node.stop("KILL");
+    assert_eq!(finished_rows(&dir.0), 0, "no log entry shows them any more");
+    let node = Node::start(&dir.0);
+    assert_eq!(all_events(&node).await, newest);
+}
