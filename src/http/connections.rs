@@ -12,18 +12,18 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::Api;
+use super::idle_body::IdleTimeoutBody;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_http::timeout::TimeoutBody;
-
-use super::Api;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -52,12 +52,30 @@ impl Default for Limits {
     }
 }
 
-/// What is known of one open connection.
-struct Conn {
+/// What is known of one open connection. Updated by its requests without the registry's
+/// lock (twice per request, from every worker), read only when evicting.
+#[derive(Default)]
+struct ConnState {
     /// Requests being handled right now.
-    busy: usize,
-    /// When it last became idle (accepted, or answered its last request).
-    idle_since: Instant,
+    busy: AtomicUsize,
+    /// When it last became idle (accepted, or answered its last request), as a tick of
+    /// [`IDLE_CLOCK`]: the smallest tick has been idle the longest.
+    idle_since: AtomicU64,
+}
+
+static IDLE_CLOCK: AtomicU64 = AtomicU64::new(0);
+
+impl ConnState {
+    fn idle_now(&self) {
+        self.idle_since.store(
+            IDLE_CLOCK.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+struct Conn {
+    state: Arc<ConnState>,
     close: CancellationToken,
 }
 
@@ -75,15 +93,16 @@ fn registry(shared: &Shared) -> std::sync::MutexGuard<'_, Registry> {
 }
 
 impl Registry {
-    fn open(&mut self, close: CancellationToken) -> u64 {
+    fn open(&mut self, close: CancellationToken) -> (u64, Arc<ConnState>) {
         self.next_id += 1;
+        let state = Arc::new(ConnState::default());
+        state.idle_now();
         let conn = Conn {
-            busy: 0,
-            idle_since: Instant::now(),
+            state: state.clone(),
             close,
         };
         self.conns.insert(self.next_id, conn);
-        self.next_id
+        (self.next_id, state)
     }
 
     /// Closes the connection that has been idle the longest; false if every one is busy.
@@ -91,8 +110,8 @@ impl Registry {
         let oldest = self
             .conns
             .iter()
-            .filter(|(_, c)| c.busy == 0)
-            .min_by_key(|(_, c)| c.idle_since)
+            .filter(|(_, c)| c.state.busy.load(Ordering::Acquire) == 0)
+            .min_by_key(|(_, c)| c.state.idle_since.load(Ordering::Relaxed))
             .map(|(id, _)| *id);
         match oldest.and_then(|id| self.conns.remove(&id)) {
             Some(conn) => {
@@ -102,33 +121,23 @@ impl Registry {
             None => false,
         }
     }
-
-    fn set_busy(&mut self, id: u64, delta: isize) {
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.busy = c.busy.saturating_add_signed(delta);
-            if c.busy == 0 {
-                c.idle_since = Instant::now();
-            }
-        }
-    }
 }
 
 /// Marks a connection busy for as long as one of its requests is being handled.
-struct BusyGuard {
-    shared: Shared,
-    id: u64,
-}
+struct BusyGuard(Arc<ConnState>);
 
 impl BusyGuard {
-    fn new(shared: Shared, id: u64) -> Self {
-        registry(&shared).set_busy(id, 1);
-        Self { shared, id }
+    fn new(state: &Arc<ConnState>) -> Self {
+        state.busy.fetch_add(1, Ordering::AcqRel);
+        Self(state.clone())
     }
 }
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        registry(&self.shared).set_busy(self.id, -1);
+        if self.0.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle_now();
+        }
     }
 }
 
@@ -223,11 +232,13 @@ impl Server {
                 }
                 reg.open(close.clone())
             };
+            let (id, state) = id;
             let conn = Connection {
                 api: self.api.clone(),
                 limits: self.limits,
                 shared: self.shared.clone(),
                 id,
+                state,
                 peer,
             };
             self.tasks
@@ -241,6 +252,7 @@ struct Connection {
     limits: Limits,
     shared: Shared,
     id: u64,
+    state: Arc<ConnState>,
     peer: SocketAddr,
 }
 
@@ -252,13 +264,13 @@ impl Connection {
             limits,
             shared,
             id,
+            state,
             peer,
         } = self;
-        let service_shared = shared.clone();
         let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-            let guard = BusyGuard::new(service_shared.clone(), id);
+            let guard = BusyGuard::new(&state);
             let mut req = req.map(|body| {
-                axum::body::Body::new(TimeoutBody::new(limits.body_idle_timeout, body))
+                axum::body::Body::new(IdleTimeoutBody::new(limits.body_idle_timeout, body))
             });
             req.extensions_mut().insert(ConnectInfo(peer));
             let mut api = api.clone();
@@ -307,16 +319,23 @@ mod tests {
             CancellationToken::new(),
             CancellationToken::new(),
         );
-        let ia = reg.open(a.clone());
-        let ib = reg.open(b.clone());
-        reg.open(c.clone());
-        reg.set_busy(ia, 1);
+        let (_, sa) = reg.open(a.clone());
+        let (_, sb) = reg.open(b.clone());
+        let (_, sc) = reg.open(c.clone());
+        let busy_a = BusyGuard::new(&sa);
         assert!(reg.evict_idle());
         assert!(b.is_cancelled() && !a.is_cancelled() && !c.is_cancelled());
-        reg.set_busy(ib, 1); // gone already: nothing happens
+        drop(BusyGuard::new(&sb)); // gone already: nothing happens
         assert!(reg.evict_idle());
         assert!(c.is_cancelled());
         assert!(!reg.evict_idle(), "only a busy one is left");
         assert!(!a.is_cancelled());
+        // Answered: idle since now, so after a connection idle since before.
+        let d = CancellationToken::new();
+        let (_, _sd) = reg.open(d.clone());
+        drop(busy_a);
+        assert!(reg.evict_idle());
+        assert!(d.is_cancelled() && !a.is_cancelled());
+        drop(sc);
     }
 }

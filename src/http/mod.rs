@@ -13,6 +13,7 @@ mod error;
 mod extract;
 mod flow_control;
 mod health;
+mod idle_body;
 mod keys;
 mod logs;
 mod messages;

@@ -150,6 +150,32 @@ fn slow_clients_are_disconnected_after_the_head_timeout() {
 }
 
 #[test]
+fn a_body_that_stops_arriving_fails_after_the_idle_timeout_and_nothing_is_stored() {
+    use std::io::{Read, Write};
+    let server = Started::new(&[], &[]);
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let head = format!(
+        "POST /v2/publish/http://127.0.0.1:9/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n0123456789"
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    let waited = start.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        waited > Duration::from_secs(8) && waited < Duration::from_secs(15),
+        "ended after {waited:?}: {answer}"
+    );
+    assert!(!answer.starts_with("HTTP/1.1 2"), "{answer}");
+    let (status, body) = http(server.port, "GET", "/v2/events", 0, &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("127.0.0.1:9/x"), "nothing stored: {body}");
+}
+
+#[test]
 fn shutdown_has_a_deadline_even_with_half_sent_requests_and_logs_what_is_dropped() {
     let mut server = Started::new(&[], &[]);
     let (status, _) = http(
