@@ -5,8 +5,10 @@
 //! with 1 MB answers held 3 GB in a log capped only by count. Each user's log and DLQ have a
 //! byte budget (`-retention-mb`) besides their count cap, and the oldest entries go first.
 //!
-//! A body is charged once per message however many log entries share it (a ledger counts
-//! the entries per message id); a response is charged to each entry that carries it.
+//! A large body is charged once per message however many log entries share it (a ledger
+//! counts the entries per message id); a small one is simply charged to each entry (a map
+//! update per entry cost more than the bytes it saves); a response is charged to each entry
+//! that carries it.
 
 use crate::domain::dlq::DlqEntry;
 use crate::domain::log::LogEntry;
@@ -28,6 +30,9 @@ fn spec_bytes(spec: &MessageSpec) -> usize {
 fn response_bytes(r: &Response) -> usize {
     r.body.len() + r.headers.heap_size()
 }
+
+/// Bodies (with their headers) from this size on are charged once per message.
+const SHARED_BODY: usize = 4096;
 
 /// The bytes a user's event log holds.
 #[derive(Default)]
@@ -52,9 +57,14 @@ impl LogLedger {
 
     pub fn add(&mut self, e: &LogEntry) {
         self.bytes += Self::entry_bytes(e);
+        let size = spec_bytes(&e.spec);
+        if size < SHARED_BODY {
+            self.bytes += size;
+            return;
+        }
         let body = self.bodies.entry(e.spec.id).or_insert((0, 0));
         if body.0 == 0 {
-            body.1 = spec_bytes(&e.spec);
+            body.1 = size;
             self.bytes += body.1;
         }
         body.0 += 1;
@@ -62,6 +72,11 @@ impl LogLedger {
 
     pub fn remove(&mut self, e: &LogEntry) {
         self.bytes = self.bytes.saturating_sub(Self::entry_bytes(e));
+        let size = spec_bytes(&e.spec);
+        if size < SHARED_BODY {
+            self.bytes = self.bytes.saturating_sub(size);
+            return;
+        }
         let id: MessageId = e.spec.id;
         if let Some(body) = self.bodies.get_mut(&id) {
             body.0 = body.0.saturating_sub(1);
