@@ -188,6 +188,8 @@ async fn persist_a_workflow_step_writes_only_its_run() {
         trigger(&node, &url, run).await;
     }
     rx.wait_for(2).await;
+    // The answers to those deliveries write their runs too: only then is the next write b's.
+    node.post("/__qstash/idle?timeout=10s", &[], "").await;
     let db = note_record_writes(&dir.0);
     let headers = wf_headers(b, &url, false);
     send(
