@@ -43,6 +43,9 @@ async function toWebRequest(req, baseUrl) {
   return { request, rawBody };
 }
 
+/** The apps running, so waitForRunEnd can wait for their answers too. */
+const running = new Set();
+
 /**
  * Starts the app on 127.0.0.1:<ephemeral>. `env` is what `serve` reads (default: the
  * server's URL, token and keys of `user`); pass `env: undefined` explicitly with
@@ -178,10 +181,12 @@ export async function startWorkflowApp(server, { user = USERS.default, useProces
       }
     },
     async close() {
+      running.delete(app);
       httpServer.closeAllConnections?.();
       await new Promise((resolve) => httpServer.close(resolve));
     },
   };
+  running.add(app);
   return app;
 }
 
@@ -191,11 +196,20 @@ export function deliveredSteps(record) {
   return JSON.parse(record.body).map((e) => ({ ...e, decoded: Buffer.from(e.body, "base64").toString("utf8") }));
 }
 
-/** Polls GET /v2/workflows/runs/{id} until the run has ended (404). */
+/**
+ * Polls GET /v2/workflows/runs/{id} until the run has ended (404), then waits until every
+ * call of the run the running apps got is answered: the SDK ends the run from inside its
+ * last call, so the server can say "ended" before that call's answer is written.
+ */
 export async function waitForRunEnd(server, runId, timeout = WAIT_TIMEOUT_MS) {
   await waitUntil(async () => (await server.raw("GET", `/v2/workflows/runs/${runId}`)).status === 404, {
     timeout,
     interval: 20,
     what: `run ${runId} to end`,
+  });
+  await waitUntil(() => [...running].every((app) => app.ofRun(runId).every((r) => r.status !== undefined)), {
+    timeout,
+    interval: 10,
+    what: `the calls of run ${runId} to be answered`,
   });
 }
