@@ -1,27 +1,18 @@
 // context.call, waits and notifications, webhooks, invoke/serveMany and cancellation through
 // @upstash/workflow 1.3.3, against the real binary.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Client } from "@upstash/workflow";
 import { createWorkflow } from "@upstash/workflow/cloudflare";
-import { USERS, startServer, waitUntil } from "./helpers.mjs";
-import { startWorkflowApp, waitForRunEnd } from "../workflow-app/app.mjs";
+import { waitUntil } from "./helpers.mjs";
+import { useWorkflowApp, waitForRunEnd } from "../workflow-app/app.mjs";
 
 let server;
 let app;
 let client;
-
-before(async () => {
-  server = await startServer();
-  app = await startWorkflowApp(server);
-  client = new Client({ baseUrl: server.url, token: USERS.default.token });
-});
-after(async () => {
-  await app?.close();
-  await server?.stop();
-});
-afterEach(() => app.assertNoSdkErrors());
+// The server, the workflow app and a workflow client, shared by this file's tests.
+const shared = useWorkflowApp();
+before(async () => ({ server, app, client } = await shared.ready));
 
 describe("context.call", () => {
   test("the third-party request goes out unchanged and its answer (even a failing one) is a step", async () => {

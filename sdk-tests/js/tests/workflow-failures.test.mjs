@@ -4,27 +4,19 @@
 // flow control / label / headers given at trigger apply to every call of the run, and a
 // call above the plan's retries is a quota error (412) the SDK turns into a failure.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Client, WorkflowNonRetryableError, WorkflowRetryAfterError } from "@upstash/workflow";
+import { WorkflowNonRetryableError, WorkflowRetryAfterError } from "@upstash/workflow";
 import { Receiver } from "@upstash/qstash";
-import { USERS, startServer, waitUntil } from "./helpers.mjs";
-import { startWorkflowApp, waitForRunEnd } from "../workflow-app/app.mjs";
+import { USERS, waitUntil } from "./helpers.mjs";
+import { useWorkflowApp, waitForRunEnd } from "../workflow-app/app.mjs";
 
 let server;
 let app;
 let client;
-
-before(async () => {
-  server = await startServer();
-  app = await startWorkflowApp(server);
-  client = new Client({ baseUrl: server.url, token: USERS.default.token });
-});
-after(async () => {
-  await app?.close();
-  await server?.stop();
-});
-afterEach(() => app.assertNoSdkErrors());
+// The server, the workflow app and a workflow client, shared by this file's tests.
+const shared = useWorkflowApp();
+before(async () => ({ server, app, client } = await shared.ready));
 
 /** Advances the clock until `cond()` holds (each retry is planned after the previous answer). */
 async function advanceUntil(by, cond, what) {

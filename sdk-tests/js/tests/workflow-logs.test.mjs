@@ -4,28 +4,20 @@
 // life cycle: fail → list → resume (the run then completes) / restart / delete, and a failed
 // failure function retried.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Client } from "@upstash/workflow";
 import { createWorkflow } from "@upstash/workflow/cloudflare";
 import { Client as QStashClient } from "@upstash/qstash";
-import { USERS, sleep, startServer, waitUntil } from "./helpers.mjs";
-import { startWorkflowApp, waitForRunEnd } from "../workflow-app/app.mjs";
+import { USERS, sleep, waitUntil } from "./helpers.mjs";
+import { useWorkflowApp, waitForRunEnd } from "../workflow-app/app.mjs";
 
 let server;
 let app;
 let client;
-
-before(async () => {
-  server = await startServer();
-  app = await startWorkflowApp(server);
-  client = new Client({ baseUrl: server.url, token: USERS.default.token });
-});
-after(async () => {
-  await app?.close();
-  await server?.stop();
-});
-afterEach(() => app.assertNoSdkErrors());
+// The server, the workflow app and a workflow client, shared by this file's tests.
+const shared = useWorkflowApp();
+before(async () => ({ server, app, client } = await shared.ready));
 
 /** The run's log entry (there is exactly one run with this id). */
 async function runLog(workflowRunId) {

@@ -3,27 +3,19 @@
 // JSON type, 100 steps, sleeps on the controlled clock, early returns, dedup and the check
 // that a trigger reaches a workflow.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Client } from "@upstash/workflow";
 import { Client as QStashClient } from "@upstash/qstash";
-import { USERS, startServer } from "./helpers.mjs";
-import { deliveredSteps, startWorkflowApp, waitForRunEnd } from "../workflow-app/app.mjs";
+import { USERS } from "./helpers.mjs";
+import { deliveredSteps, useWorkflowApp, waitForRunEnd } from "../workflow-app/app.mjs";
 
 let server;
 let app;
 let client;
-
-before(async () => {
-  server = await startServer();
-  app = await startWorkflowApp(server);
-  client = new Client({ baseUrl: server.url, token: USERS.default.token });
-});
-after(async () => {
-  await app?.close();
-  await server?.stop();
-});
-afterEach(() => app.assertNoSdkErrors());
+// The server, the workflow app and a workflow client, shared by this file's tests.
+const shared = useWorkflowApp();
+before(async () => ({ server, app, client } = await shared.ready));
 
 describe("starting runs and running steps", () => {
   test("sequential steps return every JSON type; each call carries the steps so far and the user's headers", async () => {

@@ -14,7 +14,9 @@
 import http from "node:http";
 import { serve } from "@upstash/workflow";
 import { serveMany } from "@upstash/workflow/cloudflare";
-import { USERS, WAIT_TIMEOUT_MS, sleep, waitUntil } from "../tests/helpers.mjs";
+import { after, afterEach, before } from "node:test";
+import { Client } from "@upstash/workflow";
+import { USERS, WAIT_TIMEOUT_MS, sleep, startServer, waitUntil } from "../tests/helpers.mjs";
 
 /** The env `serve` reads: the server's URL, the user's token and signing keys. */
 export function workflowEnv(server, user = USERS.default) {
@@ -188,6 +190,35 @@ export async function startWorkflowApp(server, { user = USERS.default, useProces
   };
   running.add(app);
   return app;
+}
+
+/**
+ * For a test file: a server, a workflow app on it and a workflow client of the default user,
+ * started before the file's tests and stopped after them; after each test, the app checks
+ * that the SDK rejected or crashed on nothing. `ready` resolves to `{ server, app, client }`
+ * (await it in the file's own `before`: hooks of a file may start before this one ended).
+ */
+export function useWorkflowApp() {
+  const shared = {};
+  let started;
+  shared.ready = new Promise((resolve, reject) => (started = { resolve, reject }));
+  before(async () => {
+    try {
+      shared.server = await startServer();
+      shared.app = await startWorkflowApp(shared.server);
+      shared.client = new Client({ baseUrl: shared.server.url, token: USERS.default.token });
+      started.resolve(shared);
+    } catch (error) {
+      started.reject(error);
+      throw error;
+    }
+  });
+  after(async () => {
+    await shared.app?.close();
+    await shared.server?.stop();
+  });
+  afterEach(() => shared.app.assertNoSdkErrors());
+  return shared;
 }
 
 /** The JSON array a step delivery carried, each entry's body decoded. */
