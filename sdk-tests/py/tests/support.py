@@ -477,3 +477,23 @@ def header_values(headers: Optional[Dict[str, List[str]]], name: str) -> Optiona
 
 def is_status(error: BaseException, status: int) -> bool:
     return f"Request failed with status: {status}," in str(error)
+
+
+@pytest.fixture(scope="module")
+def wf(server):
+    """A workflow app (``workflow_app.WorkflowApp``) of the default user on the module's server."""
+    from workflow_app import WorkflowApp
+
+    app = WorkflowApp(server.url, USERS["default"])
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture(autouse=True)
+def _workflow_sdk_accepted_everything(request):
+    """After a test that used ``wf``: the SDK rejected or crashed on nothing."""
+    yield
+    if "wf" in request.fixturenames:
+        request.getfixturevalue("wf").assert_no_sdk_errors()

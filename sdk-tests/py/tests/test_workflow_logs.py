@@ -11,26 +11,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from support import USERS, wait_until
-from workflow_app import Reply, WorkflowApp
-
-
-@pytest.fixture(scope="module")
-def wf(server):
-    app = WorkflowApp(server.url, USERS["default"])
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-@pytest.fixture(autouse=True)
-def _sdk_accepted_everything(request):
-    yield
-    if "wf" in request.fixturenames:
-        request.getfixturevalue("wf").assert_no_sdk_errors()
+from support import wait_until
+from workflow_app import Reply
 
 
 def run_log(server, run_id: str) -> dict:

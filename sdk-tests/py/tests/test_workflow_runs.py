@@ -15,27 +15,9 @@ import base64
 import json
 import time
 
-import pytest
-
-from support import USERS, wait_until
+from support import wait_until
 from upstash_workflow.workflow_requests import _get_first_invocation_batch_body
 from workflow_app import Reply, WorkflowApp, delivered_steps
-
-
-@pytest.fixture(scope="module")
-def wf(server):
-    app = WorkflowApp(server.url, USERS["default"])
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-@pytest.fixture(autouse=True)
-def _sdk_accepted_everything(request):
-    yield
-    if "wf" in request.fixturenames:
-        request.getfixturevalue("wf").assert_no_sdk_errors()
 
 
 def start(client, wf: WorkflowApp, name: str, body, headers=None) -> str:
