@@ -39,7 +39,9 @@ pub struct DurableStore {
     next_row: i64,
     /// Rows named by this step's log entries (`Op::Log::spec_row`): a message stored and
     /// finished within the step is then written after all, as their spec.
-    named_rows: HashSet<i64>,
+    /// A list, not a set: pushed at every log entry, searched only when a message is
+    /// stored and finished within one step (rare).
+    named_rows: Vec<i64>,
     touched_schedules: HashSet<(UserId, Arc<str>)>,
     touched_runs: [bool; USER_COUNT],
     /// The oldest log and DLQ sequence numbers the disk holds, per user.
@@ -75,7 +77,7 @@ impl DurableStore {
             touched_msgs: Default::default(),
             rows: Default::default(),
             next_row: next_row.max(1),
-            named_rows: HashSet::new(),
+            named_rows: Vec::new(),
             touched_schedules: HashSet::new(),
             touched_runs: [false; USER_COUNT],
             log_floor: [0; USER_COUNT],
@@ -244,7 +246,7 @@ impl Store for DurableStore {
                         .is_some_and(|m| Arc::ptr_eq(&m.spec, &entry.spec))
                 });
             if let Some(row) = spec_row {
-                self.named_rows.insert(row);
+                self.named_rows.push(row);
             }
             self.ops.push(Op::Log {
                 user: Self::u8(user),
