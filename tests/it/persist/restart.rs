@@ -395,3 +395,40 @@ async fn persist_finished_messages_stay_as_long_as_the_log_shows_them() {
     let node = Node::start(&dir.0);
     assert_eq!(all_events(&node).await, newest);
 }
+
+/// A publish writes its message's spec (and body) to disk once: its CREATED entry, logged
+/// before the message is stored, names the message's row instead of holding a copy, and
+/// reads back whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn persist_a_publish_writes_its_body_once() {
+    let dir = TempDir::new("body-once");
+    let node = Node::start(&dir.0);
+    let body = "b".repeat(20_000);
+    let h = [("Upstash-Delay", "1h")];
+    node.post("/v2/publish/http://127.0.0.1:9/t", &h, &body)
+        .await;
+    let one = json!({"destination": "http://127.0.0.1:9/t", "headers": {"Upstash-Delay": "1h"}, "body": body});
+    let batch = Value::Array(vec![one; 3]).to_string();
+    node.post("/v2/batch", &[("content-type", "application/json")], &batch)
+        .await;
+    let events = all_events(&node).await;
+    assert_eq!(events.len(), 4, "{events:?}");
+    node.stop("KILL");
+
+    let db = rusqlite::Connection::open(dir.0.join("qstash.db")).unwrap();
+    let (specs, entries): (i64, i64) = db
+        .query_row(
+            "SELECT (SELECT sum(length(spec)) FROM messages), (SELECT sum(length(entry)) FROM log)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    drop(db);
+    assert!(specs > 4 * 20_000, "the 4 bodies, once each: {specs} bytes");
+    assert!(
+        entries < 4 * 1_000,
+        "no body in the log rows: {entries} bytes"
+    );
+    let node = Node::start(&dir.0);
+    assert_eq!(all_events(&node).await, events);
+}
