@@ -8,7 +8,8 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
-use tokio::sync::watch;
+pub use super::watermark::NotDurable;
+use super::watermark::Watermark;
 
 use crate::domain::dlq::DlqEntry;
 use crate::domain::log::LogEntry;
@@ -133,14 +134,6 @@ pub enum Op {
     },
 }
 
-/// How far the writer got: everything up to `durable` is committed; `failed` once a commit
-/// failed (the disk is full, the directory vanished): nothing later is durable.
-#[derive(Clone, Debug, Default)]
-pub struct Watermark {
-    pub durable: u64,
-    pub failed: Option<Arc<str>>,
-}
-
 #[derive(Default)]
 struct Buffer {
     ops: Vec<Op>,
@@ -152,25 +145,12 @@ struct Buffer {
     writer_waits: bool,
 }
 
+#[derive(Default)]
 pub struct Journal {
     buffer: Mutex<Buffer>,
     more: Condvar,
-    watermark: watch::Sender<Watermark>,
+    watermark: Watermark,
 }
-
-impl Default for Journal {
-    fn default() -> Self {
-        Self {
-            buffer: Mutex::default(),
-            more: Condvar::new(),
-            watermark: watch::Sender::new(Watermark::default()),
-        }
-    }
-}
-
-/// The writer was stopped or failed: the change may not be on disk.
-#[derive(Clone, Debug)]
-pub struct NotDurable(pub Arc<str>);
 
 impl Journal {
     fn buffer(&self) -> std::sync::MutexGuard<'_, Buffer> {
@@ -224,12 +204,11 @@ impl Journal {
 
     /// Everything up to `seq` is on disk (a step without changes counts as written at once).
     pub(super) fn reached(&self, seq: u64) {
-        self.watermark
-            .send_modify(|w| w.durable = w.durable.max(seq));
+        self.watermark.reached(seq);
     }
 
     pub(super) fn fail(&self, why: String) {
-        self.watermark.send_modify(|w| w.failed = Some(why.into()));
+        self.watermark.fail(why);
     }
 
     /// The writer drains what is left, then stops.
@@ -240,19 +219,11 @@ impl Journal {
 
     /// Resolves once step `seq` is on disk.
     pub async fn durable(&self, seq: u64) -> Result<(), NotDurable> {
-        let mut rx = self.watermark.subscribe();
-        let w = rx
-            .wait_for(|w| w.durable >= seq || w.failed.is_some())
-            .await
-            .map_err(|_| NotDurable("the writer stopped".into()))?;
-        if w.durable >= seq {
-            return Ok(());
-        }
-        Err(NotDurable(w.failed.clone().unwrap_or_default()))
+        self.watermark.wait(seq).await
     }
 
     /// Whether step `seq` is on disk already (no waiting needed).
     pub fn is_durable(&self, seq: u64) -> bool {
-        self.watermark.borrow().durable >= seq
+        self.watermark.is_durable(seq)
     }
 }

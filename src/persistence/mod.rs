@@ -1,7 +1,8 @@
 //! Durable state (`-data-dir`): a SQLite database in the data directory keeps a copy of
 //! everything the store holds, and is read back into memory at start.
 //!
-//! - [`journal`]: the changes the store hands over, and the "durable up to" watermark;
+//! - [`journal`]: the changes the store hands over;
+//! - [`watermark`]: how far the written ones reach, and who waits for that;
 //! - [`writer`]: the thread that commits them in groups;
 //! - [`schema`]: the tables and the data format's version;
 //! - [`load`]: reading a directory back into a store;
@@ -16,6 +17,7 @@ pub mod journal;
 mod load;
 pub mod runs;
 mod schema;
+mod watermark;
 mod writer;
 
 use std::fs::{File, OpenOptions, TryLockError};
