@@ -180,11 +180,6 @@ impl Journal {
         self.buffer().seq
     }
 
-    /// Whether changes wait to be written.
-    pub(super) fn has_pending(&self) -> bool {
-        !self.buffer().ops.is_empty()
-    }
-
     /// Blocks (the writer thread) until there is something to write; `None` once closed and
     /// drained.
     pub(super) fn take(&self) -> Option<(Vec<Op>, u64)> {
