@@ -84,7 +84,7 @@ pub struct Wait<'a> {
     mark: &'a Watermark,
     step: u64,
     /// Set while this future has a place in the waiter list (or had one until its commit
-    /// took it out).
+    /// took it out); cleared once it is answered.
     key: Option<u64>,
 }
 
@@ -93,20 +93,25 @@ impl Future for Wait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if this.key.is_none() && this.mark.is_durable(this.step) {
+        // The `reached` call that moved the mark past this step takes (or took) this
+        // waiter's entry out of the list itself, so nothing is left to clean up here.
+        if this.mark.is_durable(this.step) {
+            this.key = None;
             return Poll::Ready(Ok(()));
         }
         let mut w = this.mark.waiters();
         // Checked again under the lock: `reached` moves the mark before it takes the list,
         // so a waiter that missed the mark above is in the list when it looks.
-        if this.mark.is_durable(this.step) || w.failed.is_some() {
+        if this.mark.is_durable(this.step) {
+            this.key = None;
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(why) = &w.failed {
+            let why = why.clone();
             if let Some(key) = this.key.take() {
                 w.list.retain(|x| x.key != key);
             }
-            return Poll::Ready(match &w.failed {
-                Some(why) if !this.mark.is_durable(this.step) => Err(NotDurable(why.clone())),
-                _ => Ok(()),
-            });
+            return Poll::Ready(Err(NotDurable(why)));
         }
         let slot = this
             .key

@@ -172,13 +172,23 @@ impl Store for DurableStore {
         // Ids are random, so this is a new message; if one ever replaced a stored one, its
         // old row goes, or a restart would read both.
         let row = self.next_row;
-        if let Some(old) = self.rows[user.index()].insert(id, row)
-            && fresh
-        {
-            self.ops.push(Op::MsgDel {
+        match self.rows[user.index()].insert(id, row) {
+            Some(old) if fresh => self.ops.push(Op::MsgDel {
                 row: old,
                 user: Self::u8(user),
-            });
+            }),
+            // Replaced within this step: its first row is never written, so an entry of the
+            // step that named it holds its spec after all.
+            Some(old) => {
+                for op in &mut self.ops {
+                    if let Op::Log { spec_row, .. } = op
+                        && *spec_row == Some(old)
+                    {
+                        *spec_row = None;
+                    }
+                }
+            }
+            None => {}
         }
         self.next_row += 1;
         // A publish logs CREATED just before it stores the message, when the message has no
