@@ -52,9 +52,6 @@ pub struct DurableStore {
     flows_written: HashMap<(UserId, Arc<str>), Vec<u8>>,
 }
 
-/// How far back [`Store::insert_message`] looks for the CREATED entry of the message it stores.
-const CREATED_LOOKBACK: usize = 8;
-
 fn state_of(m: &Message) -> MsgState {
     MsgState {
         retried: m.retried,
@@ -165,7 +162,6 @@ impl DurableStore {
 impl Store for DurableStore {
     fn insert_message(&mut self, user: UserId, msg: Message) {
         let id = msg.spec.id;
-        let spec = Arc::as_ptr(&msg.spec);
         self.mem.insert_message(user, msg);
         self.touched_msgs[user.index()].remove(&id);
         let fresh = self.new_msgs[user.index()].insert(id, ()).is_none();
@@ -191,22 +187,6 @@ impl Store for DurableStore {
             None => {}
         }
         self.next_row += 1;
-        // A publish logs CREATED just before it stores the message, when the message has no
-        // row yet: that entry names the row now, or it would carry the whole spec a second
-        // time. It is among the step's last few ops (a trim, a workflow's records between).
-        for op in self.ops.iter_mut().rev().take(CREATED_LOOKBACK) {
-            if let Op::Log {
-                entry,
-                spec_row: spec_row @ None,
-                ..
-            } = op
-                && Arc::as_ptr(&entry.spec) == spec
-            {
-                *spec_row = Some(row);
-                self.named_rows.push(row);
-                break;
-            }
-        }
     }
 
     fn message(&self, user: UserId, id: MessageId) -> Option<&Message> {

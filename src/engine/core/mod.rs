@@ -276,9 +276,6 @@ impl Core {
     ) {
         let at = spec.not_before;
         let id = spec.id;
-        // A delayed CREATED entry shows `nextDeliveryTime` from the spec (see the log view),
-        // so no detail is allocated here.
-        self.append_log(user, now, LogState::Created, spec.clone(), None);
         if spec.options.workflow.is_some() {
             self.workflow_accepted(user, &spec, now);
         }
@@ -290,7 +287,11 @@ impl Core {
             self.pumps.push(Pump::Flow(user, key));
         }
         let queue = spec.origin().queue_name.clone();
-        self.store.insert_message(user, Message::new(spec));
+        self.store.insert_message(user, Message::new(spec.clone()));
+        // Logged once stored: with `-data-dir` the entry then names the message's row
+        // instead of carrying its spec and body a second time. A delayed CREATED entry shows
+        // `nextDeliveryTime` from the spec (see the log view), so no detail is allocated here.
+        self.append_log(user, now, LogState::Created, spec, None);
         if at > now {
             self.timers.push(at, Wake::Message(user, id));
         }
