@@ -14,7 +14,7 @@ use crate::domain::flow_control::FlowState;
 use crate::domain::log::LogEntry;
 use crate::domain::message::{Message, MessageSpec};
 use crate::ids::MessageId;
-use crate::store::{MemoryStore, Published, Store};
+use crate::store::{LOG_RETENTION, MemoryStore, Published, Store};
 use crate::users::{USER_COUNT, UserId};
 
 /// What the engine rebuilds its scheduling state from (timers, queue order, gates).
@@ -104,8 +104,11 @@ pub fn load(conn: &Connection, mem: &mut MemoryStore, now: i64) -> Result<Restor
     // Messages before the log: since format 3 its entries may name a message's row for
     // their spec. A finished message's row (an empty state) is kept only for that.
     let mut specs: HashMap<i64, Arc<MessageSpec>> = HashMap::new();
+    // Since format 4 a message's CREATED entry is in its row; the entries a log of
+    // LOG_RETENTION could still hold are merged into the log below, by sequence number.
+    let mut created: [Created; USER_COUNT] = Default::default();
     let mut messages = conn
-        .prepare("SELECT row, user, spec, state FROM messages ORDER BY row")
+        .prepare("SELECT row, user, spec, state, created FROM messages ORDER BY row")
         .map_err(sql)?;
     let mut rows = messages.query([]).map_err(sql)?;
     while let Some(row) = rows.next().map_err(sql)? {
@@ -126,6 +129,21 @@ pub fn load(conn: &Connection, mem: &mut MemoryStore, now: i64) -> Result<Restor
             .map_err(sql)?
             .as_blob()
             .map_err(|e| e.to_string())?;
+        if let Some(entry) = row
+            .get_ref(4)
+            .map_err(sql)?
+            .as_blob_or_null()
+            .map_err(|e| e.to_string())?
+        {
+            let stored: LogRow<Arc<MessageSpec>> = decode(entry).map_err(at)?;
+            created[user.index()].push(LogEntry {
+                seq: stored.seq,
+                time: stored.time,
+                state: stored.state,
+                spec: spec.clone(),
+                detail: stored.detail,
+            });
+        }
         specs.insert(n, spec.clone());
         if state == FINISHED {
             restored.finished.push((user.index() as u8, n));
@@ -169,17 +187,22 @@ pub fn load(conn: &Connection, mem: &mut MemoryStore, now: i64) -> Result<Restor
             },
             (None, None) => return Err(format!("log entry {seq}: no spec")),
         };
-        restored.log_last[user.index()] = restored.log_last[user.index()].max(stored.seq);
-        mem.restore_log(
-            user,
-            LogEntry {
-                seq: stored.seq,
-                time: stored.time,
-                state: stored.state,
-                spec,
-                detail: stored.detail,
-            },
-        );
+        for entry in created[user.index()].before(stored.seq) {
+            restore(mem, &mut restored, user, entry);
+        }
+        let entry = LogEntry {
+            seq: stored.seq,
+            time: stored.time,
+            state: stored.state,
+            spec,
+            detail: stored.detail,
+        };
+        restore(mem, &mut restored, user, entry);
+    }
+    for (user, mut rest) in UserId::all().zip(created) {
+        for entry in rest.before(u64::MAX) {
+            restore(mem, &mut restored, user, entry);
+        }
     }
     if unnamed > 0 {
         tracing::warn!(
@@ -189,4 +212,51 @@ pub fn load(conn: &Connection, mem: &mut MemoryStore, now: i64) -> Result<Restor
     }
 
     Ok(restored)
+}
+
+fn restore(mem: &mut MemoryStore, restored: &mut Restored, user: UserId, entry: LogEntry) {
+    let last = &mut restored.log_last[user.index()];
+    *last = (*last).max(entry.seq);
+    mem.restore_log(user, entry);
+}
+
+/// A user's CREATED entries read from message rows. Rows come in storing order, so the
+/// entries come nearly in sequence order; only the newest [`LOG_RETENTION`] can survive
+/// the log's retention, so older ones are dropped as the list grows (a start on a million
+/// stored messages does not hold a million entries).
+#[derive(Default)]
+struct Created {
+    entries: Vec<LogEntry>,
+    newest: u64,
+    sorted: bool,
+}
+
+impl Created {
+    fn push(&mut self, entry: LogEntry) {
+        self.newest = self.newest.max(entry.seq);
+        self.entries.push(entry);
+        self.sorted = false;
+        if self.entries.len() >= 2 * LOG_RETENTION {
+            self.prune();
+        }
+    }
+
+    fn prune(&mut self) {
+        let floor = self.newest.saturating_sub(LOG_RETENTION as u64);
+        self.entries.retain(|e| e.seq > floor);
+    }
+
+    /// Takes the entries below `seq`, oldest first.
+    fn before(&mut self, seq: u64) -> std::vec::Drain<'_, LogEntry> {
+        if !self.sorted {
+            self.prune();
+            // Newest first, so the oldest come off the end.
+            self.entries
+                .sort_unstable_by_key(|e| std::cmp::Reverse(e.seq));
+            self.sorted = true;
+        }
+        let keep = self.entries.partition_point(|e| e.seq >= seq);
+        self.entries[keep..].reverse();
+        self.entries.drain(keep..)
+    }
 }

@@ -29,6 +29,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use journal::{Journal, NotDurable};
 pub use load::Restored;
+pub use writer::LOG_TRIM_BATCH;
 
 use crate::store::{DurableStore, MemoryStore};
 

@@ -10,22 +10,26 @@
 //!   it, and a finished message's row (empty state) stays while entries name it; the log
 //!   is a rowid table keyed `user << 48 | seq`: entries are ~0.5 KB, and a WITHOUT ROWID
 //!   table keeps whole rows in its interior pages too, so each commit rewrote more pages.
+//! - 4: a message's row holds the CREATED log entry written when it was stored (`created`,
+//!   the entry without its spec), instead of a log row of its own; the log is trimmed on
+//!   disk in batches, so it may hold entries the retention has dropped (load drops them).
 
 use rusqlite::{Connection, OptionalExtension};
 
 use super::journal::Kind;
 use super::runs::split_legacy;
 
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 /// Marks the database as ours: a SQLite file of another program is refused, not mixed in.
 pub const APPLICATION: &str = "qstash-dev";
 
 const TABLES: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- `row` is handed out in the order messages were stored (queues start them in that order);
--- the message id is inside `spec`.
+-- the message id is inside `spec`; `created` is its CREATED log entry, without the spec.
 CREATE TABLE messages (
-    row INTEGER PRIMARY KEY, user INTEGER NOT NULL, spec BLOB NOT NULL, state BLOB NOT NULL);
+    row INTEGER PRIMARY KEY, user INTEGER NOT NULL, spec BLOB NOT NULL, state BLOB NOT NULL,
+    created BLOB);
 -- `k` is `user << 48 | seq`.
 CREATE TABLE log (
     k INTEGER PRIMARY KEY, user INTEGER NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL);
@@ -101,10 +105,27 @@ fn migrate(conn: &mut Connection, from: i64) -> Result<(), String> {
             log_by_rowid(conn)?;
             migrate(conn, 3)
         }
+        3 => {
+            created_in_row(conn)?;
+            migrate(conn, 4)
+        }
         other => Err(format!(
             "data format {other} is not one this qstash knows how to upgrade"
         )),
     }
+}
+
+/// 3 → 4: messages gain the `created` column (empty for the rows already there: their
+/// CREATED entries stay in the log table, which reads as before).
+fn created_in_row(conn: &mut Connection) -> Result<(), String> {
+    let sql = |e: rusqlite::Error| e.to_string();
+    let tx = conn.transaction().map_err(sql)?;
+    tx.execute_batch(
+        "ALTER TABLE messages ADD COLUMN created BLOB;
+         UPDATE meta SET value = '4' WHERE key = 'schema_version';",
+    )
+    .map_err(sql)?;
+    tx.commit().map_err(sql)
 }
 
 /// 2 → 3: the log moves to a rowid table (its entries read as before: they hold their spec).

@@ -110,11 +110,15 @@ impl MemoryStore {
         data.dlq.keys().next().copied().unwrap_or(data.dlq_seq)
     }
 
+    /// Entries arrive oldest first; the disk may hold more than the retention keeps (it is
+    /// trimmed in batches), and trimming each as it arrives keeps what the log kept.
     pub(crate) fn restore_log(&mut self, user: UserId, entry: LogEntry) {
+        let budget = self.budget;
         let data = self.u_mut(user);
         data.log_seq = data.log_seq.max(entry.seq);
         data.log_ledger.add(&entry);
         data.logs.push_back(entry);
+        trim_to_retention(data, budget);
     }
 
     pub(crate) fn restore_dlq(&mut self, user: UserId, entry: DlqEntry) {
@@ -130,6 +134,18 @@ impl MemoryStore {
 
     pub(crate) fn restore_runs(&mut self, user: UserId, runs: Runs) {
         self.u_mut(user).runs = runs;
+    }
+}
+
+/// Drops a user's oldest log entries while the log is over its count or its bytes; the
+/// newest entry stays whatever it weighs.
+fn trim_to_retention(data: &mut UserData, budget: usize) {
+    while data.logs.len() > 1
+        && (data.logs.len() > LOG_RETENTION || data.log_ledger.bytes() > budget)
+    {
+        if let Some(old) = data.logs.pop_front() {
+            data.log_ledger.remove(&old);
+        }
     }
 }
 
@@ -240,14 +256,7 @@ impl Store for MemoryStore {
         };
         data.log_ledger.add(&entry);
         data.logs.push_back(entry);
-        // Oldest first; the newest entry stays whatever it weighs.
-        while data.logs.len() > 1
-            && (data.logs.len() > LOG_RETENTION || data.log_ledger.bytes() > budget)
-        {
-            if let Some(old) = data.logs.pop_front() {
-                data.log_ledger.remove(&old);
-            }
-        }
+        trim_to_retention(data, budget);
     }
 
     fn log_page(

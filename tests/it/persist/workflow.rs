@@ -285,7 +285,8 @@ fn downgrade_to_format_1(dir: &std::path::Path) {
     }
     legacy.extend_from_slice(&index.expect("an index record"));
     // Formats 1 and 2 kept the log WITHOUT ROWID, keyed (user, seq). (Its entries that name
-    // a message row stay so: the reader takes both kinds whatever the format.)
+    // a message row stay so: the reader takes both kinds whatever the format.) Messages had
+    // no `created` column before format 4: the CREATED events it held are not compared.
     db.execute_batch(
         "DELETE FROM records WHERE kind LIKE 'workflow%';
          CREATE TABLE log_2 (
@@ -294,6 +295,7 @@ fn downgrade_to_format_1(dir: &std::path::Path) {
          INSERT INTO log_2 SELECT user, seq, entry FROM log;
          DROP TABLE log;
          ALTER TABLE log_2 RENAME TO log;
+         ALTER TABLE messages DROP COLUMN created;
          UPDATE meta SET value = '1' WHERE key = 'schema_version';",
     )
     .unwrap();
@@ -305,7 +307,7 @@ fn downgrade_to_format_1(dir: &std::path::Path) {
 }
 
 /// A directory of format 1 (all of a user's runs in one record) opens: its runs, waiters
-/// and stored notifications read back, and it is written as format 3 from then on.
+/// and stored notifications read back, and it is written as format 4 from then on.
 #[tokio::test(flavor = "multi_thread")]
 async fn persist_workflow_runs_of_format_1_are_upgraded() {
     let dir = TempDir::new("workflow-upgrade");
@@ -362,7 +364,7 @@ async fn persist_workflow_runs_of_format_1_are_upgraded() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((version.as_str(), legacy), ("3", 0));
+    assert_eq!((version.as_str(), legacy), ("4", 0));
     // c's stored notification came along: it is handed over as soon as c waits.
     wait(&node, &url, c, "e-c", "1h").await;
     let got = rx.wait_for(4).await.remove(3);
