@@ -12,7 +12,8 @@
 //!   table keeps whole rows in its interior pages too, so each commit rewrote more pages.
 //! - 4: a message's row holds the CREATED log entry written when it was stored (`created`,
 //!   the entry without its spec), instead of a log row of its own; the log is trimmed on
-//!   disk in batches, so it may hold entries the retention has dropped (load drops them).
+//!   disk in batches, so it may hold entries the retention has dropped (load drops them);
+//!   a spec leaves out its empty options (read back empty; format 3 specs read as before).
 
 use rusqlite::{Connection, OptionalExtension};
 
