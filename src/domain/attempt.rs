@@ -67,23 +67,10 @@ pub fn status_error(status: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Quota, QuotaKind};
     use crate::domain::header_list::HeaderList;
-    use crate::domain::options;
 
     fn spec(headers: &[(&str, &str)]) -> MessageSpec {
-        let pairs: Vec<_> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
-        let parsed = options::parse(&pairs, &Quota::new(QuotaKind::Payg), 0).unwrap();
-        MessageSpec {
-            id: crate::ids::MessageId::random(),
-            url: "http://x".into(),
-            body: Default::default(),
-            created_at: 0,
-            not_before: 0,
-            caller_ip: [127, 0, 0, 1].into(),
-            options: parsed.options,
-            origin: None,
-        }
+        MessageSpec::for_test(headers)
     }
 
     fn resp(status: u16, headers: &[(&str, &str)]) -> Response {

@@ -195,6 +195,27 @@ impl MessageSpec {
     }
 }
 
+#[cfg(test)]
+impl MessageSpec {
+    /// A message to `http://x` with the options `headers` configure, for unit tests.
+    pub(crate) fn for_test(headers: &[(&str, &str)]) -> Self {
+        use crate::config::{Quota, QuotaKind};
+        let pairs: Vec<_> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+        let parsed = crate::domain::options::parse(&pairs, &Quota::new(QuotaKind::Payg), 0)
+            .expect("valid test headers");
+        MessageSpec {
+            id: crate::ids::MessageId::random(),
+            url: "http://x".into(),
+            body: Default::default(),
+            created_at: 0,
+            not_before: 0,
+            caller_ip: [127, 0, 0, 1].into(),
+            options: parsed.options,
+            origin: None,
+        }
+    }
+}
+
 /// The destination's answer to one attempt. `status` 0 means there was none (timeout,
 /// connection error); `error` then says why.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]

@@ -415,9 +415,7 @@ fn put_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Quota, QuotaKind};
     use crate::domain::message::Phase;
-    use crate::domain::options;
 
     fn db() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -426,17 +424,7 @@ mod tests {
     }
 
     fn spec() -> Arc<MessageSpec> {
-        let parsed = options::parse(&[], &Quota::new(QuotaKind::Payg), 0).unwrap();
-        Arc::new(MessageSpec {
-            id: crate::ids::MessageId::random(),
-            url: "http://x".into(),
-            body: Default::default(),
-            created_at: 0,
-            not_before: 0,
-            caller_ip: [127, 0, 0, 1].into(),
-            options: parsed.options,
-            origin: None,
-        })
+        Arc::new(MessageSpec::for_test(&[]))
     }
 
     fn put(row: i64, spec: &Arc<MessageSpec>) -> Op {

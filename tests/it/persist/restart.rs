@@ -298,6 +298,23 @@ async fn persist_state_survives_a_crash() {
     survives("KILL").await;
 }
 
+/// Publishes `n` messages (`Upstash-Delay: 1h`) in one batch.
+async fn publish(node: &Node, n: usize) {
+    let one = json!({"destination": "http://127.0.0.1:9/t", "headers": {"Upstash-Delay": "1h"}, "body": "x"});
+    let batch = Value::Array(vec![one; n]).to_string();
+    node.post("/v2/batch", &[("content-type", "application/json")], &batch)
+        .await;
+}
+
+async fn cancel_all(node: &Node) {
+    let resp = node
+        .req(reqwest::Method::DELETE, "/v2/messages")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
 /// Past the event log's retention the disk keeps what memory keeps: entries held in log
 /// rows and in message rows (CREATED) read back as one log, in order, and what the
 /// retention dropped stays dropped, though the disk is trimmed only in batches.
@@ -305,25 +322,15 @@ async fn persist_state_survives_a_crash() {
 async fn persist_the_event_log_past_its_retention_reads_back_the_same() {
     let dir = TempDir::new("log-trim");
     let node = Node::start(&dir.0);
-    let publish = |n: usize| {
-        let one = json!({"destination": "http://127.0.0.1:9/t", "headers": {"Upstash-Delay": "1h"}, "body": "x"});
-        Value::Array(vec![one; n]).to_string()
-    };
-    let h = [("content-type", "application/json")];
     let retention = qstash::store::LOG_RETENTION;
     // CREATED entries (in message rows), then as many CANCELED (log rows), then the
     // newest CREATED again: the log keeps CANCELED entries and the newest CREATED ones.
     for _ in 0..retention / 100 + 3 {
-        node.post("/v2/batch", &h, &publish(100)).await;
+        publish(&node, 100).await;
     }
-    let resp = node
-        .req(reqwest::Method::DELETE, "/v2/messages")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    cancel_all(&node).await;
     for _ in 0..3 {
-        node.post("/v2/batch", &h, &publish(100)).await;
+        publish(&node, 100).await;
     }
     let events = all_events(&node).await;
     assert_eq!(events.len(), retention);
@@ -389,18 +396,8 @@ async fn all_events(node: &Node) -> Vec<Value> {
 async fn persist_finished_messages_stay_as_long_as_the_log_shows_them() {
     let dir = TempDir::new("log-names-rows");
     let node = Node::start(&dir.0);
-    let publish = |n: usize| {
-        let one = json!({"destination": "http://127.0.0.1:9/t", "headers": {"Upstash-Delay": "1h"}, "body": "x"});
-        Value::Array(vec![one; n]).to_string()
-    };
-    let h = [("content-type", "application/json")];
-    node.post("/v2/batch", &h, &publish(500)).await;
-    let resp = node
-        .req(reqwest::Method::DELETE, "/v2/messages")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    publish(&node, 500).await;
+    cancel_all(&node).await;
     let events = all_events(&node).await;
     assert!(
         events.len() >= 1000,
@@ -414,7 +411,7 @@ async fn persist_finished_messages_stay_as_long_as_the_log_shows_them() {
     // Push the log past them (the disk is trimmed in batches): they go.
     let past = qstash::store::LOG_RETENTION + qstash::persistence::LOG_TRIM_BATCH as usize;
     for _ in 0..past / 100 + 1 {
-        node.post("/v2/batch", &h, &publish(100)).await;
+        publish(&node, 100).await;
     }
     let newest = all_events(&node).await;
     node.stop("KILL");
