@@ -15,7 +15,8 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::cron::CronSpec;
-use crate::domain::log::{LogDetail, LogState};
+use crate::domain::log::{LogDetail, LogEntry, LogState};
+use crate::domain::message::MessageSpec;
 use crate::domain::retry_expr::RetryExpr;
 use crate::domain::workflow::meta::StepMeta;
 use crate::domain::workflow::steps::Steps;
@@ -113,4 +114,17 @@ pub struct LogRow<S> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_row: Option<i64>,
     pub detail: Option<Arc<LogDetail>>,
+}
+
+impl<S> LogRow<S> {
+    /// The entry this row stores, shown with `spec` (its own, or its message's).
+    pub fn into_entry(self, spec: Arc<MessageSpec>) -> LogEntry {
+        LogEntry {
+            seq: self.seq,
+            time: self.time,
+            state: self.state,
+            spec,
+            detail: self.detail,
+        }
+    }
 }

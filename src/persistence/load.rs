@@ -136,13 +136,7 @@ pub fn load(conn: &Connection, mem: &mut MemoryStore, now: i64) -> Result<Restor
             .map_err(|e| e.to_string())?
         {
             let stored: LogRow<Arc<MessageSpec>> = decode(entry).map_err(at)?;
-            created[user.index()].push(LogEntry {
-                seq: stored.seq,
-                time: stored.time,
-                state: stored.state,
-                spec: spec.clone(),
-                detail: stored.detail,
-            });
+            created[user.index()].push(stored.into_entry(spec.clone()));
         }
         specs.insert(n, spec.clone());
         if state == FINISHED {
@@ -162,6 +156,9 @@ pub fn load(conn: &Connection, mem: &mut MemoryStore, now: i64) -> Result<Restor
         );
     }
     drop(rows);
+    for c in &mut created {
+        c.sort();
+    }
 
     let mut log = conn
         .prepare("SELECT user, seq, entry FROM log ORDER BY k")
@@ -172,9 +169,9 @@ pub fn load(conn: &Connection, mem: &mut MemoryStore, now: i64) -> Result<Restor
         let user = user_of(row.get(0).map_err(sql)?)?;
         let seq: i64 = row.get(1).map_err(sql)?;
         let value: Vec<u8> = row.get(2).map_err(sql)?;
-        let stored: LogRow<Arc<MessageSpec>> =
+        let mut stored: LogRow<Arc<MessageSpec>> =
             decode(&value).map_err(|e| format!("log entry {seq}: {e}"))?;
-        let spec = match (stored.spec, stored.spec_row) {
+        let spec = match (stored.spec.take(), stored.spec_row) {
             (Some(spec), _) => spec,
             (None, Some(n)) => match specs.get(&n) {
                 Some(spec) => spec.clone(),
@@ -190,14 +187,7 @@ pub fn load(conn: &Connection, mem: &mut MemoryStore, now: i64) -> Result<Restor
         for entry in created[user.index()].before(stored.seq) {
             restore(mem, &mut restored, user, entry);
         }
-        let entry = LogEntry {
-            seq: stored.seq,
-            time: stored.time,
-            state: stored.state,
-            spec,
-            detail: stored.detail,
-        };
-        restore(mem, &mut restored, user, entry);
+        restore(mem, &mut restored, user, stored.into_entry(spec));
     }
     for (user, mut rest) in UserId::all().zip(created) {
         for entry in rest.before(u64::MAX) {
@@ -228,14 +218,12 @@ fn restore(mem: &mut MemoryStore, restored: &mut Restored, user: UserId, entry: 
 struct Created {
     entries: Vec<LogEntry>,
     newest: u64,
-    sorted: bool,
 }
 
 impl Created {
     fn push(&mut self, entry: LogEntry) {
         self.newest = self.newest.max(entry.seq);
         self.entries.push(entry);
-        self.sorted = false;
         if self.entries.len() >= 2 * LOG_RETENTION {
             self.prune();
         }
@@ -246,15 +234,15 @@ impl Created {
         self.entries.retain(|e| e.seq > floor);
     }
 
-    /// Takes the entries below `seq`, oldest first.
+    /// Once every row is read: newest first, so the oldest come off the end.
+    fn sort(&mut self) {
+        self.prune();
+        self.entries
+            .sort_unstable_by_key(|e| std::cmp::Reverse(e.seq));
+    }
+
+    /// Takes the entries below `seq`, oldest first (after [`Created::sort`]).
     fn before(&mut self, seq: u64) -> std::vec::Drain<'_, LogEntry> {
-        if !self.sorted {
-            self.prune();
-            // Newest first, so the oldest come off the end.
-            self.entries
-                .sort_unstable_by_key(|e| std::cmp::Reverse(e.seq));
-            self.sorted = true;
-        }
         let keep = self.entries.partition_point(|e| e.seq >= seq);
         self.entries[keep..].reverse();
         self.entries.drain(keep..)
